@@ -1,0 +1,98 @@
+"""``taskapi serve`` and ``taskapi migrate``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from taskapi.config import Settings
+from taskapi.db import EmbeddedPostgres, migrate, redact_url
+from taskapi.logging import configure_logging
+
+cli = typer.Typer(
+    help="Task API: REST + WebSocket task management over PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+SETTINGS_HELP = """Settings come from the environment: TASKAPI_HOST, TASKAPI_PORT, TASKAPI_WORKERS,
+TASKAPI_DATA_DIR (./.taskapi), DATABASE_URL (unset: embedded PostgreSQL), REDIS_URL,
+TASKAPI_SECRET_KEY, TASKAPI_ACCESS_TOKEN_TTL (900), TASKAPI_REFRESH_TOKEN_TTL (2592000),
+TASKAPI_RATE_LIMIT (100/minute), TASKAPI_AUTH_RATE_LIMIT (20/minute),
+TASKAPI_LOGIN_FAILURE_LIMIT (5/15minutes), TASKAPI_CORS_ORIGINS, TASKAPI_WS_IDLE_TIMEOUT (60),
+TASKAPI_WS_SWEEP_INTERVAL (60), TASKAPI_WS_AUTH_TIMEOUT (5), TASKAPI_WS_MAX_PER_USER (20),
+TASKAPI_EVENT_RETENTION_DAYS (30), TASKAPI_LOG_FORMAT (console|json)."""
+
+
+@cli.command(help="Serve the API. " + SETTINGS_HELP)
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (TASKAPI_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (TASKAPI_PORT)")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (TASKAPI_WORKERS)")] = None,
+    apply_migrations: Annotated[
+        bool, typer.Option("--migrate", help="Apply migrations to an external DATABASE_URL first")
+    ] = False,
+) -> None:
+    for name, value in (
+        ("TASKAPI_HOST", host),
+        ("TASKAPI_PORT", port),
+        ("TASKAPI_WORKERS", workers),
+    ):
+        if value is not None:
+            os.environ[name] = str(value)
+    settings = Settings()
+    configure_logging(settings.log_format)
+    settings.resolved_secret_key()  # generate it once, before workers race for it
+    embedded: EmbeddedPostgres | None = None
+    if settings.database_url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = embedded.start()
+        os.environ["DATABASE_URL"] = url  # the workers connect to the one cluster
+        typer.echo(f"embedded PostgreSQL in {embedded.pgdata}", err=True)
+        asyncio.run(migrate(url))
+    elif apply_migrations:
+        asyncio.run(migrate(settings.database_url))
+    try:
+        uvicorn.run(
+            "taskapi.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            loop="uvloop",
+            http="httptools",
+            ws="websockets",
+            ws_per_message_deflate=False,
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+            proxy_headers=False,
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@cli.command(name="migrate", help="Apply pending migrations to DATABASE_URL (or the embedded one).")
+def migrate_command() -> None:
+    settings = Settings()
+    configure_logging(settings.log_format)
+    embedded: EmbeddedPostgres | None = None
+    url = settings.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = embedded.start()
+    try:
+        asyncio.run(migrate(url))
+        typer.echo(f"migrated {redact_url(url)}")
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,112 @@
+"""Rendering of ``AppError`` as RFC 9457 problem details, and the exception handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from taskapi.db import is_database_unavailable
+from taskapi.errors import (
+    PROBLEM_CONTENT_TYPE,
+    AppError,
+    Internal,
+    MalformedRequest,
+    MethodNotAllowed,
+    NotFound,
+    Unavailable,
+    ValidationFailed,
+)
+
+log = structlog.get_logger("taskapi.errors")
+
+SECURITY_HEADERS = {"x-content-type-options": "nosniff"}
+
+
+def request_id_of(scope: Any) -> str | None:
+    state = scope.get("state") or {}
+    value = state.get("request_id")
+    return value if isinstance(value, str) else None
+
+
+def problem_response(error: AppError, *, path: str | None, request_id: str | None) -> Response:
+    headers = dict(error.headers)
+    if request_id is not None:
+        headers["X-Request-ID"] = request_id
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    if path is not None and path.startswith("/api/"):
+        headers.setdefault("Cache-Control", "no-store")
+    body = orjson.dumps(error.problem(instance=path, request_id=request_id))
+    return Response(
+        body, status_code=error.status, media_type=PROBLEM_CONTENT_TYPE, headers=headers
+    )
+
+
+def _render(request: Request, error: AppError) -> Response:
+    return problem_response(error, path=request.url.path, request_id=request_id_of(request.scope))
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors():
+        errors.append(
+            {
+                "loc": [
+                    part if isinstance(part, int | str) else str(part) for part in error["loc"]
+                ],
+                "msg": str(error.get("msg", "")),
+                "type": str(error.get("type", "value_error")),
+            }
+        )
+    return errors
+
+
+async def _on_app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return _render(request, exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = _validation_errors(exc)
+    if any(error["type"] == "json_invalid" for error in errors):
+        return _render(request, MalformedRequest("The request body is not valid JSON"))
+    if errors and all(error["loc"][:1] == ["path"] for error in errors):
+        # an id in the path that cannot exist is simply not found (API.md §1)
+        return _render(request, NotFound("No such resource"))
+    return _render(request, ValidationFailed(errors))
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return _render(request, NotFound(f"No route for {request.url.path}"))
+    if exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow")
+        error = MethodNotAllowed(f"{request.method} is not allowed here")
+        if allow:
+            error.headers["Allow"] = allow
+        return _render(request, error)
+    generic = AppError(str(exc.detail))
+    generic.status = exc.status_code  # type: ignore[misc]
+    return _render(request, generic)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    if is_database_unavailable(exc):
+        log.warning("database_unavailable", error=type(exc).__name__)
+        return _render(request, Unavailable("The database is unavailable; retry shortly"))
+    log.exception("unhandled_error", path=request.url.path)
+    return _render(request, Internal("An unexpected error occurred; quote the request id"))
+
+
+def install_exception_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _on_app_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(Exception, _on_unexpected)

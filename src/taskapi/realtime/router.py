@@ -1,0 +1,5 @@
+"""``/api/v1/ws``: the WebSocket stream (API.md §8)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["realtime"])

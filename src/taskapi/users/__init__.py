@@ -1,0 +1,1 @@
+"""The caller's profile and account, and other users as co-members see them."""
