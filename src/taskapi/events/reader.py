@@ -141,8 +141,8 @@ async def events_after(
     The connection must not have written in its transaction: its own id would hold the horizon.
     """
     conditions = [
-        "(e.xid, e.id) > (CAST(CAST(:xid AS text) AS xid8), :event_id)",
-        "e.xid < pg_snapshot_xmin(pg_current_snapshot())",
+        "(e.xid, e.id) > (CAST(CAST(CAST(:xid AS bigint) AS text) AS xid8), :event_id)",
+        "e.xid < h.xmin",
     ]
     params: dict[str, Any] = {"xid": position.xid, "event_id": position.event_id, "limit": limit}
     if visible_to is not None:
@@ -151,20 +151,21 @@ async def events_after(
     if project_ids is not None:
         conditions.append("(e.project_id = ANY(:project_ids) OR e.target_user_id IS NOT NULL)")
         params["project_ids"] = list(project_ids)
+    # the horizon and the events must come from one snapshot: a horizon read in a later
+    # statement could pass an event that committed in between
     statement = text(
-        f"SELECT {_COLUMNS}, pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon"
-        f" FROM events e WHERE {' AND '.join(conditions)}"
-        " ORDER BY e.xid, e.id LIMIT :limit"
+        "SELECT h.xmin::text::bigint AS horizon, e.* FROM"
+        " (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) h"
+        f" LEFT JOIN LATERAL (SELECT {_COLUMNS} FROM events e"
+        f" WHERE {' AND '.join(conditions)} ORDER BY e.xid, e.id LIMIT :limit) e ON true"
     )
     rows = (await conn.execute(statement, params)).mappings().all()
-    events = [_event(row) for row in rows]
-    has_more = len(events) == limit
-    if has_more:
+    horizon = Position(int(rows[0]["horizon"]), 0)
+    events = [_event(row) for row in rows if row["id"] is not None]
+    if len(events) == limit:
         return Batch(events, events[-1].position, True)
     # everything below the horizon was read: continue from the horizon itself
-    horizon = rows[0]["horizon"] if rows else (await conn.execute(_HORIZON)).scalar_one()
-    after = max(Position(int(horizon), 0), events[-1].position if events else position, position)
-    return Batch(events, after, False)
+    return Batch(events, max(horizon, position), False)
 
 
 async def history(
