@@ -52,3 +52,13 @@ async def require_writer(
     if role not in WRITER_ROLES:
         raise Forbidden("Viewers cannot change this project's tasks")
     return role
+
+
+async def require_owner(
+    conn: AsyncConnection, *, user_id: uuid.UUID, project_id: uuid.UUID
+) -> Role:
+    """The role if it is ``owner``; ``NotFound`` if unseen, ``Forbidden`` for anyone else."""
+    role = await require_reader(conn, user_id=user_id, project_id=project_id)
+    if role != "owner":
+        raise Forbidden("Only the project's owner may do this")
+    return role
