@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field, PlainSerializer, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
 
 from taskapi.kit.schemas import InputModel, OutputModel
 from taskapi.kit.time import UtcDatetime, format_utc
 
 MAX_TAGS = 20
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_VERSION = 2_147_483_647
 
 Status = Literal["todo", "in_progress", "done"]
@@ -43,6 +52,20 @@ def _distinct_tags(tags: list[str]) -> list[str]:
     return tags
 
 
+def _iso_date_text(value: object) -> object:
+    if isinstance(value, str) and not _DATE.match(value):
+        raise ValueError("must be a date YYYY-MM-DD")
+    if isinstance(value, int | float | datetime):
+        raise ValueError("must be a date YYYY-MM-DD")
+    return value
+
+
+def _instant_text(value: object) -> object:
+    if isinstance(value, int | float):
+        raise ValueError("must be an RFC 3339 instant with an offset")
+    return value
+
+
 def _utc_instant(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
@@ -65,10 +88,11 @@ Tag = Annotated[
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_distinct_tags)]
 DueInstant = Annotated[
     AwareDatetime,
+    BeforeValidator(_instant_text),
     AfterValidator(_utc_instant),
     PlainSerializer(format_utc, return_type=str, when_used="json"),
 ]
-DueDate = Annotated[date, Field(strict=True)]
+DueDate = Annotated[date, BeforeValidator(_iso_date_text)]
 Version = Annotated[int, Field(strict=True, ge=1, le=MAX_VERSION)]
 
 
