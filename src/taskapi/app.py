@@ -20,6 +20,7 @@ from taskapi.events.reader import EventCursors
 from taskapi.health import router as health_router
 from taskapi.logging import configure_logging
 from taskapi.middleware import RequestContextMiddleware
+from taskapi.openapi import install_openapi
 from taskapi.problem_pages import router as problems_router
 from taskapi.problems import install_exception_handlers
 from taskapi.projects.router import router as projects_router
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(problems_router)
     app.include_router(api_router())
+    install_openapi(app)
 
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
