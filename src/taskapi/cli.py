@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from taskapi.config import Settings
 from taskapi.db import EmbeddedPostgres, migrate, redact_url
@@ -28,6 +29,25 @@ TASKAPI_WS_SWEEP_INTERVAL (60), TASKAPI_WS_AUTH_TIMEOUT (5), TASKAPI_WS_MAX_PER_
 TASKAPI_EVENT_RETENTION_DAYS (30), TASKAPI_LOG_FORMAT (console|json)."""
 
 
+def load_settings() -> Settings:
+    """The settings from the environment; a bad value stops here with a message naming it."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            lines.append(f"  {_env_name(field)}: {error['msg']}")
+        typer.echo("taskapi: invalid settings\n" + "\n".join(lines), err=True)
+        raise typer.Exit(2) from None
+
+
+def _env_name(field: str) -> str:
+    if field in ("database_url", "redis_url"):
+        return field.upper()
+    return f"TASKAPI_{field.upper()}" if field in Settings.model_fields else field
+
+
 @cli.command(help="Serve the API. " + SETTINGS_HELP)
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (TASKAPI_HOST)")] = None,
@@ -44,7 +64,7 @@ def serve(
     ):
         if value is not None:
             os.environ[name] = str(value)
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.log_format)
     settings.resolved_secret_key()  # generate it once, before workers race for it
     embedded: EmbeddedPostgres | None = None
@@ -79,7 +99,7 @@ def serve(
 
 @cli.command(name="migrate", help="Apply pending migrations to DATABASE_URL (or the embedded one).")
 def migrate_command() -> None:
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.log_format)
     embedded: EmbeddedPostgres | None = None
     url = settings.database_url

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
             return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, value: list[str]) -> list[str]:
+        if "*" in value:
+            raise ValueError("'*' is not allowed: credentials are sent, so list each origin")
+        return value
+
     @field_validator("rate_limit", "auth_rate_limit", "login_failure_limit")
     @classmethod
     def _valid_limit(cls, value: str) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from taskapi import __version__
@@ -27,9 +28,12 @@ async def ready(request: Request) -> dict[str, Any]:
     head: str = request.app.state.schema_head
     try:
         async with engine.connect() as connection:
-            current = (
-                await connection.execute(text("SELECT version_num FROM alembic_version"))
-            ).scalar_one_or_none()
+            try:
+                current = (
+                    await connection.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar_one_or_none()
+            except ProgrammingError:
+                current = None  # never migrated: no alembic_version table
     except Exception as exc:
         raise Unavailable("The database is unavailable") from exc
     if current != head:

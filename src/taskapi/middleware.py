@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskapi.errors import AppError, PayloadTooLarge, UnsupportedMediaType
 from taskapi.logging import redact
-from taskapi.problems import problem_response
+from taskapi.problems import problem_response, unexpected_error_response
 
 MAX_BODY_BYTES = 1024 * 1024
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -50,6 +50,7 @@ class RequestContextMiddleware:
         ]
         if path.startswith("/api/"):
             extra_headers.append((b"cache-control", b"no-store"))
+        replaced = {name for name, _ in extra_headers}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -57,7 +58,7 @@ class RequestContextMiddleware:
                 headers = [
                     (name, value)
                     for name, value in message.get("headers", [])
-                    if name not in (b"x-request-id", b"x-content-type-options", b"cache-control")
+                    if name.lower() not in replaced
                 ]
                 headers.extend(extra_headers)
                 headers.extend(_rate_limit_headers(scope))
@@ -70,7 +71,16 @@ class RequestContextMiddleware:
             response = problem_response(error, path=path, request_id=request_id)
             await response(scope, receive, send_with_headers)
         else:
-            await self.app(scope, body_receive, send_with_headers)
+            try:
+                await self.app(scope, body_receive, send_with_headers)
+            except Exception as exc:
+                # answered here rather than by Starlette's outermost handler, so the problem
+                # carries every header and the access log its status, and nothing is re-raised
+                # (one log line per failure, none per request while the database is down)
+                if status_holder[0]:
+                    raise  # the response has started: nothing sane can be sent any more
+                response = unexpected_error_response(exc, path=path, request_id=request_id)
+                await response(scope, receive, send_with_headers)
         finally:
             access_log.info(
                 "request",

@@ -15,11 +15,15 @@ from taskapi.db import is_database_unavailable
 from taskapi.errors import (
     PROBLEM_CONTENT_TYPE,
     AppError,
+    Forbidden,
     Internal,
     MalformedRequest,
     MethodNotAllowed,
     NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
     Unavailable,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 
@@ -92,17 +96,42 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         if allow:
             error.headers["Allow"] = allow
         return _render(request, error)
-    generic = AppError(str(exc.detail))
-    generic.status = exc.status_code  # type: ignore[misc]
-    return _render(request, generic)
+    kind = _KIND_BY_STATUS.get(exc.status_code)
+    if kind is None:
+        log.warning("unmapped_http_exception", status=exc.status_code)
+        return _render(request, Internal("An unexpected error occurred; quote the request id"))
+    return _render(request, kind(str(exc.detail)))
+
+
+# the problem kind Starlette's own HTTPExceptions map to (e.g. 400 for an unparsable body)
+_KIND_BY_STATUS: dict[int, type[AppError]] = {
+    400: MalformedRequest,
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    503: Unavailable,
+}
+
+
+def unexpected_error_response(
+    exc: Exception, *, path: str | None, request_id: str | None
+) -> Response:
+    """``503 unavailable`` when the database is unreachable, else a logged ``500 internal``."""
+    if is_database_unavailable(exc):
+        log.warning("database_unavailable", error=type(exc).__name__, path=path)
+        error: AppError = Unavailable("The database is unavailable; retry shortly")
+    else:
+        log.error("unhandled_error", path=path, exc_info=exc)
+        error = Internal("An unexpected error occurred; quote the request id")
+    return problem_response(error, path=path, request_id=request_id)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    if is_database_unavailable(exc):
-        log.warning("database_unavailable", error=type(exc).__name__)
-        return _render(request, Unavailable("The database is unavailable; retry shortly"))
-    log.exception("unhandled_error", path=request.url.path)
-    return _render(request, Internal("An unexpected error occurred; quote the request id"))
+    return unexpected_error_response(
+        exc, path=request.url.path, request_id=request_id_of(request.scope)
+    )
 
 
 def install_exception_handlers(app: FastAPI) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import anyio.to_thread
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -31,7 +29,10 @@ def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
 
 
-@lru_cache
+# made at import, not on the first failed login inside the event loop
+_DUMMY_HASH = _hasher.hash("dummy password that matches nothing")
+
+
 def dummy_hash() -> str:
     """A hash to verify against when the email is unknown, so both failures take as long."""
-    return _hasher.hash("dummy password that matches nothing")
+    return _DUMMY_HASH

@@ -18,6 +18,7 @@ from taskapi.auth.dependencies import (
 from taskapi.auth.schemas import Login, LogoutRequest, RefreshRequest, TokenPair, User, UserRegister
 from taskapi.db import SessionDep
 from taskapi.errors import AppError, Unauthenticated
+from taskapi.problems import problem_response, request_id_of
 
 router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(limit_by_client_ip)])
 
@@ -62,14 +63,18 @@ async def login(
     return token_pair(pair)
 
 
-@router.post("/refresh", responses={401: {"description": "Invalid, expired or reused token"}})
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    responses={401: {"description": "Invalid, expired or reused token"}},
+)
 async def refresh(
     request: Request,
     response: Response,
     conn: SessionDep,
     auth: AuthContextDep,
     body: RefreshRequest | None = None,
-) -> TokenPair:
+) -> TokenPair | Response:
     """Rotate a refresh token (body or cookie) into a new pair."""
     token = body.refresh_token if body else None
     if not token:
@@ -77,7 +82,15 @@ async def refresh(
         if not token:
             raise Unauthenticated("Send refresh_token in the body or the refresh cookie")
         check_csrf(request)
-    pair = await service.refresh(conn, refresh_token=token, auth=auth)
+    try:
+        pair = await service.refresh(conn, refresh_token=token, auth=auth)
+    except service.RefreshTokenReused as reuse:
+        # answered, not raised: raising would roll back the family's revocation
+        answer = problem_response(
+            reuse, path=request.url.path, request_id=request_id_of(request.scope)
+        )
+        clear_auth_cookies(answer, secure=secure_cookies(request))
+        return answer
     set_auth_cookies(response, pair, secure=secure_cookies(request))
     return token_pair(pair)
 

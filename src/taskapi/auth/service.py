@@ -20,6 +20,10 @@ from taskapi.ratelimit import RateLimiter
 BAD_CREDENTIALS = "Email or password is wrong"
 
 
+class RefreshTokenReused(Unauthenticated):
+    """A spent refresh token came back: its family is revoked, and that must be committed."""
+
+
 @dataclass(frozen=True, slots=True)
 class TokenPair:
     access_token: str
@@ -89,7 +93,7 @@ async def refresh(conn: AsyncConnection, *, refresh_token: str, auth: AuthContex
     if token.spent:
         await repository.revoke_session(conn, token.session_id)
         await writer.notify_revocation(conn, user_id=token.user_id, session_id=token.session_id)
-        raise Unauthenticated("The refresh token was already used; the session is revoked")
+        raise RefreshTokenReused("The refresh token was already used; the session is revoked")
     if token.expires_at <= datetime.now(UTC):
         raise Unauthenticated("The refresh token has expired")
     user = await repository.active_user(conn, token.user_id)
