@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.database_url = url
             app.state.engine = create_engine(url, pool_size=settings.db_pool_size)
             stack.push_async_callback(app.state.engine.dispose)
+            stack.push_async_callback(app.state.rate_limiter.aclose)
             for start in app.state.startup_hooks:
                 await stack.enter_async_context(start(app))
             yield
