@@ -635,6 +635,22 @@ class TestDeleteProject:
         items = (await client.get(f"{API}/projects", headers=other_user.headers)).json()["items"]
         assert project["id"] not in {item["id"] for item in items}
 
+    async def test_tasks_of_deleted_project_are_404_until_restored(
+        self, client: httpx.AsyncClient, user: UserSession
+    ) -> None:
+        project = await create_project(client, owner=user)
+        created = await client.post(
+            f"{API}/tasks",
+            json={"project_id": project["id"], "title": "Prune"},
+            headers=user.headers,
+        )
+        assert created.status_code == 201, created.text
+        task_url = f"{API}/tasks/{created.json()['id']}"
+        await client.delete(f"{API}/projects/{project['id']}", headers=user.headers)
+        assert (await client.get(task_url, headers=user.headers)).status_code == 404
+        await client.post(f"{API}/projects/{project['id']}/restore", headers=user.headers)
+        assert (await client.get(task_url, headers=user.headers)).status_code == 200
+
 
 class TestRestoreProject:
     async def test_restores_deleted_project(
