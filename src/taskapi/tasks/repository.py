@@ -332,7 +332,8 @@ async def user_visible(conn: AsyncConnection, *, user_id: uuid.UUID, other_id: u
     """Whether ``other_id`` is the caller or a member of a project the caller can see."""
     result = await conn.execute(
         text(
-            "SELECT :other_id = :user_id OR EXISTS (SELECT 1 FROM project_members o"
+            "SELECT CAST(:other_id AS uuid) = CAST(:user_id AS uuid)"
+            " OR EXISTS (SELECT 1 FROM project_members o"
             f" WHERE o.user_id = :other_id AND o.project_id IN ({READABLE_PROJECT_IDS}))"
         ),
         {"user_id": user_id, "other_id": other_id},

@@ -1,0 +1,224 @@
+"""Bulk task changes (API.md §4 "Bulk"): each operation is the single call's service function.
+
+Refs name earlier creates; ids and ``parent_id`` may use them. Atomic batches stop being
+applied at the first failure but every operation is still checked, so the answer lists each
+failing one; the caller rolls the transaction back. Non-atomic batches run each operation in its
+own savepoint, so a failing one leaves nothing behind and the others stay.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from taskapi.errors import AppError, ValidationFailed
+from taskapi.tasks import service
+from taskapi.tasks.schemas import TaskCreate
+from taskapi.versioning import ExpectedVersion, expected_version
+
+# a dependent of a failed create is not applied either (424 Failed Dependency)
+NOT_APPLIED = 424
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One operation's result: ``status`` and the task, or the error that stopped it."""
+
+    index: int
+    op: str
+    ref: str | None
+    status: int
+    task: dict[str, Any] | None = None
+    error: AppError | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status >= 400
+
+
+class _DependencyFailed(Exception):
+    """An operation names the ref of a create that failed."""
+
+
+def is_uuid(value: str) -> bool:
+    """Whether a string reads as a UUID in any of the forms ``uuid.UUID`` accepts."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def check_refs(operations: Sequence[Mapping[str, Any]]) -> None:
+    """Refs are unique within the request and not UUID-shaped (else the whole body is a 422)."""
+    defined: dict[str, int] = {}
+    for index, operation in enumerate(operations):
+        ref = operation.get("ref")
+        if ref is None:
+            continue
+        loc: list[str | int] = ["body", "operations", index, "ref"]
+        if is_uuid(ref):
+            raise ValidationFailed.at(loc, "A ref must not look like a UUID", "ref_uuid_shaped")
+        if ref in defined:
+            raise ValidationFailed.at(
+                loc, f"ref {ref!r} is already defined by operation {defined[ref]}", "ref_repeated"
+            )
+        defined[ref] = index
+
+
+class _Refs:
+    """The ids of the creates run so far, by ref; refs whose create failed."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, uuid.UUID] = {}
+        self.failed: set[str] = set()
+
+    def resolve(self, value: Any, loc: list[str | int], *, path_id: bool) -> Any:
+        """A UUID for a UUID or a known ref; other values pass through for the schema to judge."""
+        if not isinstance(value, str) or is_uuid(value):
+            return value
+        if value in self.ids:
+            return self.ids[value]
+        if value in self.failed:
+            raise _DependencyFailed(value)
+        if path_id:
+            raise ValidationFailed.at(
+                loc, f"{value!r} is neither a UUID nor the ref of an earlier create", "ref_unknown"
+            )
+        return value
+
+
+async def run(
+    conn: AsyncConnection,
+    *,
+    actor_id: uuid.UUID,
+    operations: Sequence[Mapping[str, Any]],
+    atomic: bool,
+) -> list[Outcome]:
+    """Applies the operations in order and returns each one's outcome.
+
+    Atomic: once one fails, the rest are still checked but their effects are moot, because the
+    caller rolls back everything. Non-atomic: each runs in a savepoint and stands alone.
+    """
+    check_refs(operations)
+    refs = _Refs()
+    outcomes: list[Outcome] = []
+    for index, operation in enumerate(operations):
+        kind: str = operation["op"]
+        ref: str | None = operation.get("ref")
+        try:
+            if atomic:
+                status, task = await _apply(conn, actor_id, index, operation, refs)
+            else:
+                async with conn.begin_nested():
+                    status, task = await _apply(conn, actor_id, index, operation, refs)
+        except _DependencyFailed as failed:
+            if ref is not None:
+                refs.failed.add(ref)
+            error: AppError | None = None
+            if not atomic:
+                error = ValidationFailed.at(
+                    ["body", "operations", index],
+                    f"ref {failed.args[0]!r} names a create that failed",
+                    "ref_failed",
+                )
+            outcomes.append(Outcome(index, kind, ref, NOT_APPLIED, error=error))
+            continue
+        except AppError as exc:
+            if ref is not None:
+                refs.failed.add(ref)
+            outcomes.append(Outcome(index, kind, ref, exc.status, error=_located(exc, index)))
+            continue
+        if ref is not None and task is not None:
+            refs.ids[ref] = uuid.UUID(task["id"])
+        outcomes.append(Outcome(index, kind, ref, status, task=task))
+    if atomic and any(outcome.failed for outcome in outcomes):
+        # in an atomic batch, nothing is applied: the successes become "not applied"
+        outcomes = [
+            outcome
+            if outcome.error is not None
+            else Outcome(outcome.index, outcome.op, outcome.ref, NOT_APPLIED)
+            for outcome in outcomes
+        ]
+    return outcomes
+
+
+async def _apply(
+    conn: AsyncConnection,
+    actor_id: uuid.UUID,
+    index: int,
+    operation: Mapping[str, Any],
+    refs: _Refs,
+) -> tuple[int, dict[str, Any] | None]:
+    kind = operation["op"]
+    at: list[str | int] = ["body", "operations", index]
+    if kind == "create":
+        data = dict(operation["data"])
+        if "parent_id" in data:
+            data["parent_id"] = refs.resolve(
+                data["parent_id"], [*at, "data", "parent_id"], path_id=False
+            )
+        create = _validated_create(data, index)
+        return 201, await service.create_task(conn, actor_id=actor_id, data=create)
+    task_id = _task_id(refs, operation["id"], [*at, "id"])
+    if kind == "update":
+        patch = dict(operation["data"])
+        if "parent_id" in patch:
+            patch["parent_id"] = refs.resolve(
+                patch["parent_id"], [*at, "data", "parent_id"], path_id=False
+            )
+        expected = expected_version(body_version=operation.get("version"), if_match=None)
+        task = await service.update_task(
+            conn, actor_id=actor_id, task_id=task_id, patch=patch, expected=expected
+        )
+        return 200, task
+    if kind == "delete":
+        version = operation.get("version")
+        await service.delete_task(
+            conn,
+            actor_id=actor_id,
+            task_id=task_id,
+            expected=None if version is None else ExpectedVersion(version, from_header=False),
+        )
+        return 204, None
+    return 200, await service.restore_task(conn, actor_id=actor_id, task_id=task_id)
+
+
+def _task_id(refs: _Refs, value: str, loc: list[str | int]) -> uuid.UUID:
+    resolved = refs.resolve(value, loc, path_id=True)
+    if isinstance(resolved, uuid.UUID):
+        return resolved
+    return uuid.UUID(resolved)
+
+
+def _validated_create(data: dict[str, Any], index: int) -> TaskCreate:
+    try:
+        return TaskCreate.model_validate(data)
+    except pydantic.ValidationError as exc:
+        errors = [
+            {
+                "loc": ["body", "operations", index, "data", *error["loc"]],
+                "msg": error["msg"],
+                "type": error["type"],
+            }
+            for error in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise ValidationFailed(errors) from None
+
+
+def _located(error: AppError, index: int) -> AppError:
+    """A body validation error of the single call, located inside this operation's ``data``."""
+    if not isinstance(error, ValidationFailed) or type(error) is not ValidationFailed:
+        return error
+    errors = []
+    for item in error.extra.get("errors", []):
+        loc = list(item.get("loc", []))
+        if loc[:1] == ["body"] and loc[1:2] != ["operations"]:
+            loc = ["body", "operations", index, "data", *loc[1:]]
+        errors.append({**item, "loc": loc})
+    return ValidationFailed(errors, detail=error.detail)
