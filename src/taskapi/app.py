@@ -29,6 +29,7 @@ from taskapi.realtime.lifespan import realtime_lifespan
 from taskapi.realtime.router import router as realtime_router
 from taskapi.search.router import router as search_router
 from taskapi.sync.router import router as sync_router
+from taskapi.tasks.bulk_router import router as bulk_router
 from taskapi.tasks.router import router as tasks_router
 from taskapi.users.router import router as users_router
 
@@ -46,6 +47,7 @@ def api_router() -> APIRouter:
     router.include_router(auth_router)
     router.include_router(users_router)
     router.include_router(projects_router)
+    router.include_router(bulk_router)  # before /tasks/{task_id}
     router.include_router(tasks_router)
     router.include_router(search_router)
     router.include_router(sync_router)
