@@ -59,12 +59,13 @@ async def inbox_of(client: httpx.AsyncClient, *, user: UserSession) -> dict[str,
 
 
 async def events_seen_by(
-    app: FastAPI, *, user: UserSession, until: tuple[str, str] | None = None
+    app: FastAPI, *, user: UserSession, until: tuple[str, str] | None = None, count: int = 1
 ) -> list[Event]:
     """Every committed event the user may see now, in log order.
 
-    ``until`` is ``(type, entity_id)`` of an event to wait for: the log hands out an event only once
-    every older transaction has ended, and other test sessions share this PostgreSQL cluster.
+    ``until`` is ``(type, entity_id)`` of an event to wait for (``count`` of them): the log hands
+    out an event only once every older transaction has ended, and other test sessions share this
+    PostgreSQL cluster.
     """
     deadline = asyncio.get_running_loop().time() + EVENTS_WAIT_SECONDS
     while True:
@@ -73,7 +74,7 @@ async def events_seen_by(
                 conn, Position(0, 0), visible_to=uuid.UUID(user.id), limit=10_000
             )
             await conn.rollback()
-        found = until is None or any(
+        found = until is None or count <= sum(
             (event.type, str(event.entity_id)) == until for event in batch.events
         )
         if found or asyncio.get_running_loop().time() > deadline:

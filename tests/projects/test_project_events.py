@@ -324,14 +324,16 @@ class TestMemberEvents:
         await _remove(client, user, project["id"], other_user)
         await share(client, owner=user, project_id=project["id"], member=other_user, role="viewer")
         owners = _for(
-            await events_seen_by(app, user=user, until=("member.added", other_user.id)),
+            await events_seen_by(app, user=user, until=("member.added", other_user.id), count=2),
             project["id"],
         )
         versions = [(e.type, e.version) for e in owners if e.entity == "member"]
         assert ("member.added", 1) in versions
         assert ("member.removed", 2) in versions
         assert ("member.added", 3) in versions
-        theirs = await events_seen_by(app, user=other_user)
+        theirs = await events_seen_by(
+            app, user=other_user, until=("project.access_granted", project["id"]), count=2
+        )
         grants = of_type(_for(theirs, project["id"]), "project.access_granted")
         assert [g.data["role"] for g in grants] == ["editor", "viewer"]
 
