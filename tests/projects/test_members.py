@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -522,3 +523,46 @@ class TestRemoveMember:
         after = await client.get(f"{API}/tasks/{task['id']}", headers=user.headers)
         assert after.json()["assignee_id"] is None
         assert after.json()["version"] == task["version"] + 1
+
+
+class TestConcurrentMembershipChanges:
+    async def test_same_member_added_twice_at_once_is_added_once(
+        self, client: httpx.AsyncClient, user: UserSession, other_user: UserSession
+    ) -> None:
+        project = await create_project(client, owner=user)
+        body = {"email": other_user.email, "role": "editor"}
+        responses = await asyncio.gather(
+            *(
+                client.post(_members_path(project["id"]), json=body, headers=user.headers)
+                for _ in range(4)
+            )
+        )
+        assert sorted(r.status_code for r in responses) == [201, 409, 409, 409]
+        assert await _roles(client, user, project["id"]) == {
+            user.id: "owner",
+            other_user.id: "editor",
+        }
+
+    async def test_transfers_to_two_members_at_once_leave_one_owner(
+        self,
+        client: httpx.AsyncClient,
+        user: UserSession,
+        other_user: UserSession,
+        third_user: UserSession,
+    ) -> None:
+        project = await create_project(client, owner=user)
+        for member in (other_user, third_user):
+            await share(client, owner=user, project_id=project["id"], member=member)
+        responses = await asyncio.gather(
+            *(
+                client.patch(
+                    _members_path(project["id"], member.id),
+                    json={"role": "owner"},
+                    headers=user.headers,
+                )
+                for member in (other_user, third_user)
+            )
+        )
+        assert sorted(r.status_code for r in responses) == [200, 403]
+        roles = await _roles(client, user, project["id"])
+        assert sorted(roles.values()) == ["editor", "editor", "owner"]
