@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import threading
+import time
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from taskapi.app import create_app
+from tests.conftest import make_settings
 from tests.fixtures.factories import UserSession, register_user, unique_email
-from tests.fixtures.server import LiveServer, live_server
+from tests.fixtures.server import LiveServer, free_port
 
 TIMEOUT = 10.0  # every wait in these tests is bounded by this
 
@@ -33,14 +40,76 @@ def server_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+@dataclass
+class InProcessServer:
+    """The app served by uvicorn on a thread of this process: its hub can be inspected."""
+
+    base_url: str
+    ws_url: str
+    app: Any
+    loop: asyncio.AbstractEventLoop
+
+    def call(self, function: Callable[[], Any]) -> Any:
+        """Runs ``function`` on the server's event loop (its structures are not thread-safe)."""
+
+        async def run() -> Any:
+            return function()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(TIMEOUT)
+
+    def stats(self) -> dict[str, int]:
+        stats: dict[str, int] = self.call(self.app.state.realtime_hub.stats)
+        return stats
+
+
+@contextlib.contextmanager
+def inprocess_server(
+    database_url: str, data_dir: Path, **settings: Any
+) -> Iterator[InProcessServer]:
+    """``create_app`` on a real uvicorn (legacy ``websockets`` protocol, as ``taskapi serve``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy protocol, kept on purpose (ADR 0006)
+        import uvicorn.protocols.websockets.websockets_impl
+    values: dict[str, Any] = {"ws_auth_timeout": 1, "ws_sweep_interval": 0.2, **settings}
+    app = create_app(make_settings(database_url, data_dir, **values))
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        ws="websockets",
+        ws_per_message_deflate=False,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + TIMEOUT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the in-process server did not start")
+        time.sleep(0.02)
+    try:
+        yield InProcessServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", app, loop)
+    finally:
+        server.should_exit = True
+        thread.join(TIMEOUT)
+        loop.close()
+
+
 @pytest.fixture(scope="session")
-def ws_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(database_url, tmp_path_factory.mktemp("ws"), env=server_env()) as server:
+def ws_server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcessServer]:
+    with inprocess_server(database_url, tmp_path_factory.mktemp("ws")) as server:
         yield server
 
 
 @pytest.fixture
-async def api(ws_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+async def api(ws_server: InProcessServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=ws_server.base_url, timeout=TIMEOUT) as client:
         yield client
 
@@ -113,7 +182,11 @@ async def shared_project(
 # ---------------------------------------------------------------- socket helpers
 
 
-def ws_url(server: LiveServer, **query: str) -> str:
+class Served(Protocol):
+    ws_url: str
+
+
+def ws_url(server: Served, **query: str) -> str:
     url = f"{server.ws_url}/api/v1/ws"
     if query:
         url += "?" + "&".join(f"{key}={value}" for key, value in query.items())
@@ -121,7 +194,7 @@ def ws_url(server: LiveServer, **query: str) -> str:
 
 
 async def open_socket(
-    server: LiveServer, *, token: str | None = None, ready: bool = True, **kwargs: Any
+    server: Served, *, token: str | None = None, ready: bool = True, **kwargs: Any
 ) -> ClientConnection:
     """A connected client; with ``token`` authenticated by query, and its ``ready`` consumed."""
     query: dict[str, str] = {}
@@ -186,8 +259,10 @@ def hub_stats(server: LiveServer) -> dict[str, int] | None:
         if '"ws.hub"' not in line:
             continue
         record = json.loads(line)
-        stats = {key: record[key] for key in ("connections", "users", "projects", "syncing",
-                                              "tasks", "queued")}
+        stats = {
+            key: record[key]
+            for key in ("connections", "users", "projects", "syncing", "tasks", "queued")
+        }
     return stats
 
 
@@ -202,5 +277,24 @@ async def wait_for_stats(
             await asyncio.sleep(0.1)
 
 
-def data_dir(tmp_path: Path) -> Path:
-    return tmp_path / "server"
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+def empty_hub(stats: dict[str, int]) -> bool:
+    return all(value == 0 for value in stats.values())
+
+
+LEGACY_PROTOCOL_WARNINGS = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning:websockets.legacy.server"
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The in-process server runs uvicorn's legacy ``websockets`` protocol (see ADR 0006)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(LEGACY_PROTOCOL_WARNINGS)

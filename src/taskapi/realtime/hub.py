@@ -83,6 +83,7 @@ class Connection:
         self._close = close
         self.hub: Hub | None = None
         self.sender: asyncio.Task[None] | None = None
+        self.last_frame: str | None = None
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} user={self.user_id}>"
@@ -156,13 +157,19 @@ class Connection:
         if self.hub is not None and self.pending is None:
             self.hub.reindex(self)
 
-    def close(self, code: int, reason: str = "") -> None:
-        """Stops delivery at once and closes the socket with ``code`` (the first code wins)."""
+    def close(self, code: int, reason: str = "", *, last: str | None = None) -> None:
+        """Stops delivery at once and closes the socket with ``code`` (the first code wins).
+
+        Queued frames are dropped, unless ``last`` (``resync``) is given: then they are sent,
+        followed by ``last``, before the close.
+        """
         if self.close_code is not None:
             return
         self.close_code = code
-        self.queue.clear()
-        self.queued_bytes = 0
+        self.last_frame = last
+        if last is None:
+            self.queue.clear()
+            self.queued_bytes = 0
         self.wakeup.set()
         if self.hub is not None:
             self.hub.closing(self, reason)
@@ -184,6 +191,12 @@ class Connection:
     async def send_close(self) -> None:
         # the server's close handshake is bounded by its own close_timeout (it then aborts)
         with contextlib.suppress(Exception):
+            if self.last_frame is not None:
+                if self.sender is not None:
+                    await asyncio.wait([self.sender], timeout=CLOSE_GRACE_SECONDS)
+                while self.queue:
+                    await self._send(self.queue.popleft())
+                await self._send(self.last_frame)
             await self._close(self.close_code or 1000)
 
 
@@ -312,8 +325,9 @@ class Hub:
         for conn in self.syncing:
             if conn.pending is not None:
                 if len(conn.pending) >= protocol.MAX_REPLAY:
-                    conn.enqueue(protocol.RESYNC_MESSAGE, bounded=False)
-                    conn.close(protocol.RESYNC, "too many pending changes")
+                    conn.close(
+                        protocol.RESYNC, "too many pending changes", last=protocol.RESYNC_MESSAGE
+                    )
                 else:
                     conn.pending.append(routed)
         event = routed.event

@@ -174,8 +174,7 @@ class Stream:
         return batch.position
 
     def _resync(self, conn: Connection, reason: str) -> None:
-        conn.enqueue(protocol.RESYNC_MESSAGE, bounded=False)
-        conn.close(protocol.RESYNC, reason)
+        conn.close(protocol.RESYNC, reason, last=protocol.RESYNC_MESSAGE)
 
     def _schedule_expiry(self, conn: Connection) -> None:
         if conn.expiry is not None:
