@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -144,3 +145,17 @@ class TestRouteOwnErrors:
     def test_answers_are_listed_in_status_order(self) -> None:
         responses = self.description()["paths"]["/api/v1/things/{thing_id}"]["post"]["responses"]
         assert list(responses) == sorted(responses)
+
+
+class TestMethodNotAllowed:
+    async def test_allow_lists_every_method_of_the_path(self, client: httpx.AsyncClient) -> None:
+        response = await client.put("/api/v1/users/me")
+        assert response.status_code == 405
+        assert response.headers["allow"] == "DELETE, GET, PATCH"
+
+    async def test_allow_covers_routes_with_path_parameters(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.options(f"/api/v1/users/{uuid.uuid4()}")
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET"

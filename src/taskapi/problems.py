@@ -8,6 +8,7 @@ import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -91,7 +92,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return _render(request, NotFound(f"No route for {request.url.path}"))
     if exc.status_code == 405:
-        allow = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow")
+        allow = _allowed_methods(request) or (exc.headers or {}).get("Allow")
         error = MethodNotAllowed(f"{request.method} is not allowed here")
         if allow:
             error.headers["Allow"] = allow
@@ -101,6 +102,16 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         log.warning("unmapped_http_exception", status=exc.status_code)
         return _render(request, Internal("An unexpected error occurred; quote the request id"))
     return _render(request, kind(str(exc.detail)))
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.scope["path"]):
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 # the problem kind Starlette's own HTTPExceptions map to (e.g. 400 for an unparsable body)
