@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request, status
-from pydantic import AwareDatetime, Field
+from pydantic import AfterValidator, Field, StringConstraints
 from starlette.responses import Response
 
 from taskapi.auth.dependencies import CurrentUser
@@ -17,6 +17,7 @@ from taskapi.idempotency import JsonAnswer, idempotent
 from taskapi.tasks import service
 from taskapi.tasks.dependencies import TaskCursorsDep
 from taskapi.tasks.schemas import (
+    DueInstant,
     HistoryPage,
     SortKey,
     Status,
@@ -25,6 +26,7 @@ from taskapi.tasks.schemas import (
     TaskPage,
     TaskPatch,
     TrashPage,
+    no_nul,
 )
 from taskapi.versioning import etag, expected_version
 
@@ -32,6 +34,7 @@ router = APIRouter(tags=["tasks"])
 
 Limit = Annotated[int, Query(ge=1, le=200, description="Page size, 1–200")]
 PriorityFilter = Annotated[int, Field(ge=0, le=4)]
+TagFilter = Annotated[str, StringConstraints(max_length=100), AfterValidator(no_nul)]
 IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -98,13 +101,13 @@ async def list_tasks(
     project_id: uuid.UUID | None = None,
     status_: Annotated[list[Status] | None, Query(alias="status")] = None,
     priority: Annotated[list[PriorityFilter] | None, Query()] = None,
-    tag: Annotated[list[str] | None, Query()] = None,
+    tag: Annotated[list[TagFilter] | None, Query()] = None,
     assignee_id: uuid.UUID | None = None,
     parent_id: Annotated[
         str | None, Query(description="A task id, or `null` for top-level tasks")
     ] = None,
-    due_before: Annotated[AwareDatetime | None, Query(description="exclusive")] = None,
-    due_after: Annotated[AwareDatetime | None, Query(description="inclusive")] = None,
+    due_before: Annotated[DueInstant | None, Query(description="exclusive")] = None,
+    due_after: Annotated[DueInstant | None, Query(description="inclusive")] = None,
     sort: SortKey = "-created_at",
     limit: Limit = 50,
     cursor: str | None = None,

@@ -36,7 +36,7 @@ SortKey = Literal[
 ]
 
 
-def _no_nul(value: str) -> str:
+def no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
     return value
@@ -76,14 +76,14 @@ def _utc_instant(value: datetime) -> datetime:
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
-    AfterValidator(_no_nul),
+    AfterValidator(no_nul),
 ]
-Description = Annotated[str, StringConstraints(max_length=20_000), AfterValidator(_no_nul)]
+Description = Annotated[str, StringConstraints(max_length=20_000), AfterValidator(no_nul)]
 Priority = Annotated[int, Field(strict=True, ge=0, le=4)]
 Tag = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=50),
-    AfterValidator(_no_nul),
+    AfterValidator(no_nul),
 ]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_distinct_tags)]
 DueInstant = Annotated[
