@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from taskapi.auth.dependencies import current_principal
 from taskapi.openapi import install_openapi
+from taskapi.problems import install_exception_handlers
 
 PROBLEM = "application/problem+json"
 
@@ -159,3 +160,22 @@ class TestMethodNotAllowed:
         response = await client.options(f"/api/v1/users/{uuid.uuid4()}")
         assert response.status_code == 405
         assert response.headers["allow"] == "GET"
+
+    async def test_literal_path_wins_over_a_matching_template(self) -> None:
+        app = FastAPI()
+        install_exception_handlers(app)
+
+        @app.post("/things/bulk")
+        async def bulk() -> None:
+            """Many things."""
+
+        @app.get("/things/{thing_id}")
+        async def one(thing_id: int) -> None:
+            """One thing."""
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            literal = await http.put("/things/bulk")
+            template = await http.put("/things/7")
+        assert literal.headers["allow"] == "POST"
+        assert template.headers["allow"] == "GET"

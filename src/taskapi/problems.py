@@ -105,13 +105,21 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method some route takes at this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
+    """Every method the path takes (Starlette names only the first matching route's).
+
+    A literal path wins over a template that also matches it (``/tasks/bulk``, not
+    ``/tasks/{task_id}``).
+    """
+    by_template: dict[str, set[str]] = {}
     for route in iter_route_contexts(request.app.routes):
         regex = getattr(route, "path_regex", None)
         if regex is not None and regex.match(request.scope["path"]):
+            methods = by_template.setdefault(str(getattr(route, "path_format", "")), set())
             methods.update(getattr(route, "methods", None) or ())
-    return ", ".join(sorted(methods))
+    if not by_template:
+        return ""
+    most_specific = min(by_template, key=lambda template: template.count("{"))
+    return ", ".join(sorted(by_template[most_specific]))
 
 
 # the problem kind Starlette's own HTTPExceptions map to (e.g. 400 for an unparsable body)
