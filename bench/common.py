@@ -194,8 +194,52 @@ class ServerURL(str):
                 total += process.memory_info().rss
         return total
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server's processes, summed.
+
+        Take it before and after a run: CPU per request is far steadier than req/s on a machine
+        whose cores are shared with other work.
+        """
+        return processes_cpu_seconds(self.processes())
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def processes_cpu_seconds(processes: Sequence[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+async def _postmaster_pid(database_url: str) -> int:
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        backend: int = await connection.fetchval("SELECT pg_backend_pid()")
+        parent: int = psutil.Process(backend).ppid()
+    finally:
+        await connection.close()
+    return parent
+
+
+class PostgresCpu:
+    """CPU time used by a local PostgreSQL cluster: its postmaster, live backends, and exited ones.
+
+    ``PostgresCpu(database_url).seconds()`` before and after a run; only meaningful when nothing
+    else uses the cluster meanwhile (the embedded bench cluster), and only on this machine.
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self.postmaster = psutil.Process(run_async(_postmaster_pid(database_url)))
+
+    def seconds(self) -> float:
+        times = self.postmaster.cpu_times()
+        exited = times.children_user + times.children_system  # reaped backends
+        live = processes_cpu_seconds(self.postmaster.children())
+        return float(times.user + times.system + exited + live)
 
 
 def _wait_until_up(url: ServerURL, health_path: str, timeout: float) -> None:
@@ -512,8 +556,10 @@ class Recorder:
         self.statuses: dict[str, Counter[int]] = {}
         self.failures: Counter[str] = Counter()
         self.failure_samples: list[str] = []
+        self.total_requests = 0  # warm-up and tail included (for CPU per request)
 
     def record(self, tag: str, started: float, finished: float, response: Response) -> None:
+        self.total_requests += 1
         status = response.status
         if status == 429 or status >= 500:
             self.fail(f"{tag} {status}", repr(response.body[:300]))
@@ -547,6 +593,7 @@ class LoadResult:
     statuses: dict[str, Counter[int]]
     failures: Counter[str] = field(default_factory=Counter)
     failure_samples: list[str] = field(default_factory=list)
+    total_requests: int = 0  # every timed request, warm-up and tail included
 
     def tags(self) -> list[str]:
         return sorted(self.latencies)
@@ -642,6 +689,7 @@ async def run_load_async(
         statuses=recorder.statuses,
         failures=recorder.failures,
         failure_samples=recorder.failure_samples,
+        total_requests=recorder.total_requests,
     )
 
 

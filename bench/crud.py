@@ -229,9 +229,13 @@ class Measurements:
     """Per target and phase, one ``LoadResult`` per round."""
 
     runs: dict[tuple[str, str], list[common.LoadResult]] = field(default_factory=dict)
+    cpu: dict[tuple[str, str], list[dict[str, float]]] = field(default_factory=dict)
 
-    def add(self, target: str, phase: str, result: common.LoadResult) -> None:
+    def add(
+        self, target: str, phase: str, result: common.LoadResult, cpu: dict[str, float]
+    ) -> None:
         self.runs.setdefault((target, phase), []).append(result)
+        self.cpu.setdefault((target, phase), []).append(cpu)
 
     def stats(self, target: str, phase: str, tag: str | None) -> dict[str, Any]:
         """Median req/s over the rounds; percentiles over all rounds' requests pooled."""
@@ -244,7 +248,7 @@ class Measurements:
             latencies.extend(result.latencies.get(tag, ()) if tag else result.all_latencies())
         quantiles = common.percentiles(latencies)
         rounds = [round(result.rps(tag), 1) for result in results]
-        return {
+        stats: dict[str, Any] = {
             "rps": round(common.median(rounds), 1),
             "rps_rounds": rounds,
             "p50_ms": quantiles["p50"],
@@ -253,16 +257,23 @@ class Measurements:
             "requests": len(latencies),
             "statuses": dict(sorted(statuses.items())),
         }
+        if tag is None:
+            for key in ("app", "db", "client"):
+                values = [cpu[key] for cpu in self.cpu.get((target, phase), [])]
+                stats[f"{key}_cpu_ms_per_request"] = round(common.median(values), 3)
+        return stats
 
 
 def _block(
     target: str,
-    base_url: str,
+    base_url: common.ServerURL,
+    postgres: common.PostgresCpu,
     workload: Workload,
     measurements: Measurements,
     log: Callable[[str], None],
 ) -> None:
     for phase in PHASES:
+        before = (base_url.cpu_seconds(), postgres.seconds(), time.process_time())
         result = common.run_load(
             base_url,
             workload.scenario(phase),
@@ -270,12 +281,19 @@ def _block(
             duration=SECONDS,
             warmup=WARMUP,
         )
-        measurements.add(target, phase, result)
+        after = (base_url.cpu_seconds(), postgres.seconds(), time.process_time())
+        count = max(result.total_requests, 1)
+        cpu = {
+            key: (end - start) * 1000 / count
+            for key, start, end in zip(("app", "db", "client"), before, after, strict=True)
+        }
+        measurements.add(target, phase, result, cpu)
         summary = result.summary()
         log(
             f"  {target:8} {phase:7} {summary['rps']:8.1f} req/s"
             f"  p50 {summary['p50_ms']:6.1f}  p95 {summary['p95_ms']:6.1f}"
-            f"  p99 {summary['p99_ms']:6.1f} ms  {summary['statuses']}"
+            f"  p99 {summary['p99_ms']:6.1f} ms  CPU ms/req app {cpu['app']:.2f}"
+            f" db {cpu['db']:.2f} client {cpu['client']:.2f}  {summary['statuses']}"
         )
 
 
@@ -285,6 +303,7 @@ def measure(
     """Alternating blocks: project, ceiling, ceiling, project, … so drifts in load cancel out."""
     measurements = Measurements()
     workloads = {target: Workload(data) for target in TARGETS}
+    postgres = common.PostgresCpu(project_url)
     memory: dict[str, int] = {}
     for round_index in range(ROUNDS):
         order = TARGETS if round_index % 2 == 0 else TARGETS[::-1]
@@ -292,7 +311,7 @@ def measure(
             log(f"round {round_index + 1}/{ROUNDS}: {target}")
             if target == "project":
                 with common.server(project_url, workers=WORKERS) as base:
-                    _block(target, base, workloads[target], measurements, log)
+                    _block(target, base, postgres, workloads[target], measurements, log)
                     memory[target] = base.rss_bytes()
             else:
                 with common.uvicorn_server(
@@ -300,7 +319,7 @@ def measure(
                     workers=WORKERS,
                     env={"DATABASE_URL": ceiling_url},
                 ) as base:
-                    _block(target, base, workloads[target], measurements, log)
+                    _block(target, base, postgres, workloads[target], measurements, log)
                     memory[target] = base.rss_bytes()
     return measurements, workloads, memory
 
@@ -321,6 +340,14 @@ def summarise(
         entry["ratio"] = round(entry["project"]["rps"] / ceiling_rps, 3) if ceiling_rps else None
         rounds = zip(entry["project"]["rps_rounds"], entry["ceiling"]["rps_rounds"], strict=False)
         entry["ratio_rounds"] = [round(p / c, 3) if c else None for p, c in rounds]
+        # capacity by CPU cost (app + database per request): steadier than req/s under noise
+        costs = {
+            target: entry[target]["app_cpu_ms_per_request"] + entry[target]["db_cpu_ms_per_request"]
+            for target in TARGETS
+        }
+        entry["cpu_ratio"] = (
+            round(costs["ceiling"] / costs["project"], 3) if costs["project"] else None
+        )
         phases[phase] = entry
     patches = sum(
         result.count("patch")
@@ -362,6 +389,10 @@ def summarise(
     }
 
 
+def _pair(project: dict[str, Any], ceiling: dict[str, Any], key: str) -> str:
+    return f"{project[key]:.2f} / {ceiling[key]:.2f}"
+
+
 def report(summary: dict[str, Any]) -> str:
     rows = []
     for phase, entry in summary["phases"].items():
@@ -376,6 +407,9 @@ def report(summary: dict[str, Any]) -> str:
                 project["p95_ms"],
                 project["p99_ms"],
                 ceiling["p95_ms"],
+                _pair(project, ceiling, "app_cpu_ms_per_request"),
+                _pair(project, ceiling, "db_cpu_ms_per_request"),
+                f"{entry['cpu_ratio']:.0%}" if entry["cpu_ratio"] is not None else "-",
             ]
         )
         for tag, stats in project.get("endpoints", {}).items():
@@ -391,6 +425,9 @@ def report(summary: dict[str, Any]) -> str:
                     stats["p95_ms"],
                     stats["p99_ms"],
                     ceiling_stats["p95_ms"],
+                    "",
+                    "",
+                    "",
                 ]
             )
     headers = [
@@ -402,6 +439,9 @@ def report(summary: dict[str, Any]) -> str:
         "p95 ms",
         "p99 ms",
         "ceiling p95",
+        "app CPU ms/req",
+        "db CPU ms/req",
+        "CPU ratio",
     ]
     return common.format_table(headers, rows)
 
