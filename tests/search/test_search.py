@@ -427,8 +427,3 @@ class TestSearchBadQueries:
         response = await search(client, user=user, q=q)
 
         assert response.status_code == 200, response.text
-
-
-@pytest.fixture
-async def searcher(client: httpx.AsyncClient) -> UserSession:
-    return await register_user(client)
