@@ -47,8 +47,14 @@ class TestWrongMethod:
 class TestMalformedJson:
     @pytest.mark.parametrize(
         "content",
-        [b'{"email": "a@example.com", "password": ', b"{not json}", b'{"email": "a@x.io"'],
-        ids=["truncated", "garbage", "unterminated"],
+        [
+            b'{"email": "a@example.com", "password": ',
+            b"{not json}",
+            b'{"email": "a@x.io"',
+            b"\xff\xfe{}",
+            b"[" * 100_000 + b"]" * 100_000,
+        ],
+        ids=["truncated", "garbage", "unterminated", "not-utf8", "deeply-nested"],
     )
     async def test_is_malformed_request(self, client: httpx.AsyncClient, content: bytes) -> None:
         response = await client.post(

@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -175,6 +176,22 @@ class TestSecret:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         other = Settings(data_dir=tmp_path / "other").resolved_secret_key()
         assert other != first
+
+    def test_concurrent_generation_agrees(
+        self, clean_env: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        settings = Settings(data_dir=tmp_path / "raced")
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            keys = set(pool.map(lambda _: settings.resolved_secret_key(), range(16)))
+        assert len(keys) == 1
+        assert [path.name for path in (tmp_path / "raced").iterdir()] == ["secret_key"]
+
+    def test_empty_secret_file_is_refused(
+        self, clean_env: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        (tmp_path / "secret_key").write_text("")
+        with pytest.raises(ValueError, match="secret"):
+            Settings(data_dir=tmp_path).resolved_secret_key()
 
 
 class TestCommandLine:

@@ -6,6 +6,7 @@ development.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import secrets
@@ -122,14 +123,21 @@ class Settings(BaseSettings):
         path = self.data_dir / SECRET_KEY_FILE
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
+            # written whole under a private name, then linked into place: a concurrent
+            # process never reads a half-written key, and the first one to link wins
+            staging = path.with_name(f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+            fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another worker won the race
-            else:
                 with os.fdopen(fd, "w") as handle:
                     handle.write(secrets.token_urlsafe(48))
-        return path.read_text().strip()
+                with contextlib.suppress(FileExistsError):
+                    os.link(staging, path)
+            finally:
+                staging.unlink()
+        key = path.read_text().strip()
+        if len(key) < 32:
+            raise ValueError(f"{path} holds no usable secret key; delete it to generate one")
+        return key
 
 
 @lru_cache

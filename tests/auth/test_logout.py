@@ -59,6 +59,18 @@ class TestLogout:
         expired = app.state.token_issuer.sign(claims)
         response = await client.post(LOGOUT, headers={"Authorization": f"Bearer {expired}"})
         assert response.status_code == 204
+        # its family ends too: the refresh token that came with it no longer works
+        refresh = await client.post(REFRESH, json={"refresh_token": user.refresh_token})
+        assert refresh.status_code == 401
+
+    async def test_foreign_access_token_revokes_nothing(
+        self, client: httpx.AsyncClient, user: UserSession
+    ) -> None:
+        claims = jwt.decode(user.access_token, options={"verify_signature": False})
+        forged = jwt.encode(claims, "not-the-server-key-" * 3, algorithm="HS256")
+        response = await client.post(LOGOUT, headers={"Authorization": f"Bearer {forged}"})
+        assert response.status_code == 204
+        assert (await client.get(ME, headers=user.headers)).status_code == 200
 
     async def test_garbage_access_token_is_204(self, client: httpx.AsyncClient) -> None:
         response = await client.post(LOGOUT, headers={"Authorization": "Bearer garbage"})

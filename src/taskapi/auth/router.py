@@ -107,7 +107,7 @@ async def logout(request: Request, conn: SessionDep, body: LogoutRequest | None 
         access, via_cookie = access_token_of(request)
         by_cookie = by_cookie or via_cookie
         if access is not None:
-            claims = token_issuer(request).verify_access(access)
+            claims = token_issuer(request).verify_access(access, allow_expired=True)
             access_session = (claims.user_id, claims.session_id)
     except AppError:
         pass  # an expired or foreign access token still logs out

@@ -50,8 +50,12 @@ class TokenIssuer:
         """A JWT of exactly these claims, signed with the server's key (tokens and tests)."""
         return jwt.encode(dict(claims), self._key, algorithm=ALGORITHM)
 
-    def verify_access(self, token: str) -> AccessClaims:
-        """The claims of a valid access token; anything else is ``Unauthenticated``."""
+    def verify_access(self, token: str, *, allow_expired: bool = False) -> AccessClaims:
+        """The claims of a valid access token; anything else is ``Unauthenticated``.
+
+        ``allow_expired`` still checks everything but the expiry (logout ends the family of an
+        expired token too).
+        """
         try:
             claims = jwt.decode(
                 token,
@@ -59,7 +63,10 @@ class TokenIssuer:
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                options={"require": ["sub", "sid", "exp", "iat", "iss", "aud", "typ"]},
+                options={
+                    "require": ["sub", "sid", "exp", "iat", "iss", "aud", "typ"],
+                    "verify_exp": not allow_expired,
+                },
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("The access token has expired") from None
