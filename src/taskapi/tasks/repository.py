@@ -347,7 +347,8 @@ async def user_visible(conn: AsyncConnection, *, user_id: uuid.UUID, other_id: u
 async def list_tasks(
     conn: AsyncConnection, *, where: list[str], order: str, params: dict[str, Any], lateral: bool
 ) -> list[Any]:
-    """One page of tasks. ``lateral``: take the page of each visible project, then merge them.
+    """One page of the tasks the user may see (``:project_id``'s, or with ``lateral`` the page of
+    each visible project, merged).
 
     Across projects a per-project index scan bounded by the limit beats one big filtered scan,
     whatever the sort.
@@ -363,6 +364,7 @@ async def list_tasks(
     else:
         statement = (
             f"SELECT {COLUMNS}, t.due_sort FROM tasks t WHERE t.project_id = :project_id"
+            f" AND CAST(:project_id AS uuid) IN ({READABLE_PROJECT_IDS})"
             f" AND {conditions} ORDER BY {order} LIMIT :limit"
         )
     result = await conn.execute(text(statement), params)

@@ -529,8 +529,6 @@ async def list_tasks(
     after = (
         None if cursor is None else _decode_key(codec, cursor, fingerprint=fingerprint, sort=spec)
     )
-    await _check_filters(conn, user_id=user_id, filters=filters)
-
     where: list[str] = []
     params: dict[str, Any] = {"user_id": user_id, "limit": limit + 1}
     if filters.project_id is not None:
@@ -580,6 +578,9 @@ async def list_tasks(
     rows = await repository.list_tasks(
         conn, where=where, order=order, params=params, lateral=filters.project_id is None
     )
+    if not rows:
+        # rows prove every id filter visible; only an empty page needs to tell 404 from none
+        await _check_filters(conn, user_id=user_id, filters=filters)
     page = TaskList(items=[task_json(row) for row in rows[:limit]])
     if len(rows) > limit:
         page.next_cursor = _encode_key(codec, rows[limit - 1], fingerprint=fingerprint, sort=spec)
