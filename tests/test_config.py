@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from taskapi.cli import cli
 from taskapi.config import Settings
+from tests.fixtures.database import (
+    create_database,
+    drop_database,
+    unique_database_name,
+    with_database,
+)
+from tests.fixtures.sql import fetchval
 
 LONG_SECRET = "s" * 40
 ENV_NAMES = [
@@ -215,6 +225,45 @@ class TestCommandLine:
         assert result.exit_code == 2
         assert "TASKAPI_PORT" in result.output
         assert "Traceback" not in result.output
+
+    def test_serve_runs_uvicorn_as_designed(
+        self, clean_env: pytest.MonkeyPatch, database_url: str, tmp_path: Path
+    ) -> None:
+        calls: list[dict[str, Any]] = []
+        clean_env.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
+        # serve writes the options into the environment for its workers: restored afterwards
+        for name in ("TASKAPI_HOST", "TASKAPI_PORT", "TASKAPI_WORKERS"):
+            clean_env.setenv(name, "1")
+        clean_env.setenv("TASKAPI_HOST", "127.0.0.1")
+        clean_env.setenv("DATABASE_URL", database_url)
+        clean_env.setenv("TASKAPI_DATA_DIR", str(tmp_path))
+        result = CliRunner().invoke(cli, ["serve", "--port", "9123", "--workers", "2", "--migrate"])
+        assert result.exit_code == 0, result.output
+        [options] = calls
+        assert options["factory"] is True
+        assert options["port"] == 9123
+        assert options["workers"] == 2
+        assert options["loop"] == "uvloop"
+        assert options["http"] == "httptools"
+        assert options["ws_per_message_deflate"] is False
+        assert options["access_log"] is False  # ours redacts tokens
+        assert (tmp_path / "secret_key").exists()  # made once, before the workers start
+
+    def test_migrate_command_migrates_an_empty_database(
+        self, clean_env: pytest.MonkeyPatch, pg_server_url: str
+    ) -> None:
+        name = unique_database_name("taskapi_cli")
+        asyncio.run(create_database(pg_server_url, name))
+        url = with_database(pg_server_url, name)
+        try:
+            clean_env.setenv("DATABASE_URL", url)
+            result = CliRunner().invoke(cli, ["migrate"])
+            assert result.exit_code == 0, result.output
+            assert "migrated" in result.output
+            version = asyncio.run(fetchval(url, "SELECT version_num FROM alembic_version"))
+            assert version
+        finally:
+            asyncio.run(drop_database(pg_server_url, name))
 
     def test_python_dash_m_works(self) -> None:
         result = subprocess.run(
