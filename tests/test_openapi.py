@@ -179,3 +179,11 @@ class TestMethodNotAllowed:
             template = await http.put("/things/7")
         assert literal.headers["allow"] == "POST"
         assert template.headers["allow"] == "GET"
+
+
+class TestRegisterDescription:
+    async def test_documents_email_taken(self, description: dict[str, Any]) -> None:
+        responses = description["paths"]["/api/v1/auth/register"]["post"]["responses"]
+        assert responses["409"]["content"] == {
+            PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }

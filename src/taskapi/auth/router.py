@@ -37,7 +37,11 @@ def token_pair(pair: service.TokenPair) -> TokenPair:
     )
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "An active account already uses this email (`email-taken`)"}},
+)
 async def register(body: UserRegister, conn: SessionDep) -> User:
     """Create an account and its Inbox."""
     user = await service.register(
