@@ -16,6 +16,7 @@ import uvicorn
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from taskapi import cli as cli_module
 from taskapi.cli import cli
 from taskapi.config import Settings
 from tests.fixtures.database import (
@@ -264,6 +265,17 @@ class TestCommandLine:
             assert version
         finally:
             asyncio.run(drop_database(pg_server_url, name))
+
+    def test_migrate_stops_clearly_when_the_database_stays_down(
+        self, clean_env: pytest.MonkeyPatch
+    ) -> None:
+        clean_env.setattr(cli_module, "DATABASE_WAIT_SECONDS", 0.5)
+        clean_env.setenv("DATABASE_URL", "postgresql://postgres:pw@127.0.0.1:1/none")
+        result = CliRunner().invoke(cli, ["migrate"])
+        assert result.exit_code == 1
+        assert "cannot migrate" in result.output
+        assert "pw@" not in result.output  # the password is not printed
+        assert "Traceback" not in result.output
 
     def test_python_dash_m_works(self) -> None:
         result = subprocess.run(

@@ -6,12 +6,13 @@ import asyncio
 import os
 from typing import Annotated
 
+import asyncpg
 import typer
 import uvicorn
 from pydantic import ValidationError
 
 from taskapi.config import Settings
-from taskapi.db import EmbeddedPostgres, migrate, redact_url
+from taskapi.db import EmbeddedPostgres, migrate, redact_url, wait_for_database
 from taskapi.logging import configure_logging
 
 cli = typer.Typer(
@@ -19,6 +20,8 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+DATABASE_WAIT_SECONDS = 30.0
 
 SETTINGS_HELP = """Settings come from the environment: TASKAPI_HOST, TASKAPI_PORT, TASKAPI_WORKERS,
 TASKAPI_DATA_DIR (./.taskapi), DATABASE_URL (unset: embedded PostgreSQL), REDIS_URL,
@@ -48,6 +51,20 @@ def _env_name(field: str) -> str:
     return f"TASKAPI_{field.upper()}" if field in Settings.model_fields else field
 
 
+def migrate_when_reachable(url: str) -> None:
+    """Migrates once the database accepts connections (containers start in any order)."""
+
+    async def run() -> None:
+        await wait_for_database(url, timeout=DATABASE_WAIT_SECONDS)
+        await migrate(url)
+
+    try:
+        asyncio.run(run())
+    except (OSError, TimeoutError, asyncpg.exceptions.PostgresError) as exc:
+        typer.echo(f"taskapi: cannot migrate {redact_url(url)}: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 @cli.command(help="Serve the API. " + SETTINGS_HELP)
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (TASKAPI_HOST)")] = None,
@@ -75,7 +92,7 @@ def serve(
         typer.echo(f"embedded PostgreSQL in {embedded.pgdata}", err=True)
         asyncio.run(migrate(url))
     elif apply_migrations:
-        asyncio.run(migrate(settings.database_url))
+        migrate_when_reachable(settings.database_url)
     try:
         uvicorn.run(
             "taskapi.app:create_app",
@@ -107,7 +124,7 @@ def migrate_command() -> None:
         embedded = EmbeddedPostgres(settings.data_dir)
         url = embedded.start()
     try:
-        asyncio.run(migrate(url))
+        migrate_when_reachable(url)
         typer.echo(f"migrated {redact_url(url)}")
     finally:
         if embedded is not None:
