@@ -14,15 +14,19 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 from pgserver import postgres_server
 
 from taskapi.db import EmbeddedPostgres, migrate
+from tests.conftest import make_settings
+from tests.fixtures.apps import app_client
 from tests.fixtures.database import ROOT
 from tests.fixtures.factories import register_user
 from tests.fixtures.server import live_server
+from tests.fixtures.sql import execute
 
 # a functional bound ("no hang"), not a benchmark: a stuck pool or connect would exceed it
 NO_HANG = httpx.Timeout(10.0)
@@ -119,3 +123,22 @@ class TestDatabaseOutage:
         # every failure was answered as a 503: nothing escaped to uvicorn or our 500 handler
         assert "Exception in ASGI application" not in server.log()
         assert "unhandled_error" not in server.log()
+
+
+class TestConnectionsRefused:
+    async def test_too_many_connections_is_unavailable(
+        self, database_url: str, tmp_path: Path, client: httpx.AsyncClient
+    ) -> None:
+        role = f"taskapi_nobody_{uuid.uuid4().hex[:8]}"
+        await execute(database_url, f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 0')
+        try:
+            parts = urlsplit(database_url)
+            host = parts.netloc.rsplit("@", 1)[-1]
+            refused_url = urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+            user = await register_user(client)
+            async with app_client(make_settings(refused_url, tmp_path)) as (_, http):
+                response = await http.get("/api/v1/users/me", headers=user.headers)
+                await assert_unavailable(response)
+                await assert_unavailable(await http.get("/health/ready"))
+        finally:
+            await execute(database_url, f'DROP ROLE "{role}"')

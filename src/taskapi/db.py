@@ -93,6 +93,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
             | asyncpg.exceptions.PostgresConnectionError
             | asyncpg.exceptions.InterfaceError
             | asyncpg.exceptions.CannotConnectNowError
+            | asyncpg.exceptions.TooManyConnectionsError
             | asyncpg.exceptions.AdminShutdownError
             | asyncpg.exceptions.ConnectionDoesNotExistError,
         ):
