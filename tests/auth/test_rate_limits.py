@@ -149,3 +149,20 @@ class TestFailedLoginLimit:
                     LOGIN, json={"email": user.email, "password": user.password}
                 )
                 assert response.status_code == 200
+
+
+class TestStoreOutage:
+    async def test_unreachable_redis_is_unavailable_not_500(
+        self, database_url: str, tmp_path: Path, client: httpx.AsyncClient
+    ) -> None:
+        user = await register_user(client)
+        settings = make_settings(database_url, tmp_path, redis_url="redis://127.0.0.1:1/0")
+        async with app_client(settings) as (_, http):
+            assert (await http.get("/health")).status_code == 200
+            for response in (
+                await http.get(ME, headers=user.headers),
+                await http.post(LOGIN, json={"email": user.email, "password": user.password}),
+            ):
+                assert response.status_code == 503, response.text
+                assert response.json()["type"] == "/problems/unavailable"
+                assert response.headers["retry-after"]
