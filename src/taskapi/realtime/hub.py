@@ -70,6 +70,7 @@ class Connection:
         self.opened_at = time.monotonic()
         self.last_seen = self.opened_at
         self.access: set[uuid.UUID] = set()
+        self.indexed: set[uuid.UUID] = set()  # the hub's by_project keys holding this socket
         self.subscription: frozenset[uuid.UUID] | None = None
         self.position = Position(0, 0)
         self.pending: list[Routed] | None = []  # a list while syncing, None once live
@@ -252,15 +253,18 @@ class Hub:
         self._unindex(conn)
         if not conn.live:
             return
-        for project_id in conn.streamed():
+        conn.indexed = conn.streamed()
+        for project_id in conn.indexed:
             self.by_project.setdefault(project_id, set()).add(conn)
 
     def _unindex(self, conn: Connection) -> None:
-        for project_id in list(self.by_project):
-            members = self.by_project[project_id]
-            members.discard(conn)
-            if not members:
-                del self.by_project[project_id]
+        for project_id in conn.indexed:
+            members = self.by_project.get(project_id)
+            if members is not None:
+                members.discard(conn)
+                if not members:
+                    del self.by_project[project_id]
+        conn.indexed = set()
 
     def closing(self, conn: Connection, reason: str) -> None:
         """A socket asked to close: out of routing now, close frame sent by a task."""
@@ -322,7 +326,7 @@ class Hub:
 
     def route(self, routed: Routed) -> None:
         """Hands one event to every socket that may receive it (never awaits a client)."""
-        for conn in self.syncing:
+        for conn in list(self.syncing):
             if conn.pending is not None:
                 if len(conn.pending) >= protocol.MAX_REPLAY:
                     conn.close(
