@@ -248,6 +248,7 @@ class TestCommandLine:
         assert options["http"] == "httptools"
         assert options["ws_per_message_deflate"] is False
         assert options["access_log"] is False  # ours redacts tokens
+        assert options["proxy_headers"] is True  # trusted only from FORWARDED_ALLOW_IPS
         assert (tmp_path / "secret_key").exists()  # made once, before the workers start
 
     def test_migrate_command_migrates_an_empty_database(

@@ -29,7 +29,8 @@ TASKAPI_SECRET_KEY, TASKAPI_ACCESS_TOKEN_TTL (900), TASKAPI_REFRESH_TOKEN_TTL (2
 TASKAPI_RATE_LIMIT (100/minute), TASKAPI_AUTH_RATE_LIMIT (20/minute),
 TASKAPI_LOGIN_FAILURE_LIMIT (5/15minutes), TASKAPI_CORS_ORIGINS, TASKAPI_WS_IDLE_TIMEOUT (60),
 TASKAPI_WS_SWEEP_INTERVAL (60), TASKAPI_WS_AUTH_TIMEOUT (5), TASKAPI_WS_MAX_PER_USER (20),
-TASKAPI_EVENT_RETENTION_DAYS (30), TASKAPI_LOG_FORMAT (console|json)."""
+TASKAPI_EVENT_RETENTION_DAYS (30), TASKAPI_LOG_FORMAT (console|json). Behind a load balancer,
+set FORWARDED_ALLOW_IPS to its address so per-IP limits see the client addresses."""
 
 
 def load_settings() -> Settings:
@@ -107,7 +108,9 @@ def serve(
             access_log=False,
             log_config=None,
             timeout_graceful_shutdown=10,
-            proxy_headers=False,
+            # X-Forwarded-For is believed only from FORWARDED_ALLOW_IPS (uvicorn's setting,
+            # loopback by default): behind a load balancer, per-IP limits then see the clients
+            proxy_headers=True,
         )
     finally:
         if embedded is not None:
