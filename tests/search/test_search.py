@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.fixtures.factories import UserSession, register_user
+from tests.fixtures.factories import UserSession
 from tests.search.conftest import API, found, search
 from tests.tasks.factories import create_project, create_task, patch_task, share
 

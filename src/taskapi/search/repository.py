@@ -1,6 +1,7 @@
 """SQL of the search: the caller's projects and the query, ranked ids in two tiers, the hits.
 
-Relevance is ``ts_rank_cd(search, query, 32)`` (cover density, scaled to 0-1), plus 1 when the
+Relevance is ``ts_rank_cd(search, query, 32)`` (cover density, scaled to 0-1; ``ts_rank`` when the
+query holds a type-ahead prefix, where cover density is far dearer), plus 1 when the
 title or the tags match the whole query (``ts_filter(search, '{a,b}')``, weights A and B). That
 keeps title/tag matches first, as their weights would in nearly every case anyway, and lets the
 first pages come from ``ix_tasks_search_head_live`` alone: only title/tag matches are read and
@@ -48,7 +49,14 @@ _PREPARE = {
 
 _TSQUERY = "CAST(:query AS tsquery)"
 _HEAD_MATCH = f"ts_filter(t.search, '{{a,b}}') @@ {_TSQUERY}"
-_RANK = f"ts_rank_cd(t.search, {_TSQUERY}, 32)::float8"
+# cover density ranks nearby words higher; with a prefix term it costs 15-20x more than plain
+# ts_rank (measured: 25 ms against 1.5 ms for 5,000 rows), so type-ahead queries use ts_rank
+_RANK = "{function}(t.search, " + _TSQUERY + ", 32)::float8"
+
+
+def rank_function(query: str) -> str:
+    """``ts_rank_cd``, or ``ts_rank`` when the tsquery holds a prefix term."""
+    return "ts_rank" if ":*" in query else "ts_rank_cd"
 
 
 def _escape(column: str) -> str:
@@ -116,23 +124,34 @@ async def ranked(
     limit: int,
 ) -> list[Key]:
     """Matches in one tier (title/tag matches if ``head``, else the others), best first."""
-    score = f"1 + {_RANK}" if head else _RANK
-    conditions = [
+    rank = _RANK.format(function=rank_function(query))
+    score = f"1 + {rank}" if head else rank
+    # what the tier's index answers (inside the fence) and what is checked on the rows it finds:
+    # the fence keeps the planner from adding any index on `search` alone (which would read
+    # every user's matches) to the title/tag tier
+    found_by = [
         "ARRAY[t.project_id] && CAST(:project_ids AS uuid[])",
         "t.deleted_at IS NULL",
-        f"t.search @@ {_TSQUERY}",
-        _HEAD_MATCH if head else f"NOT ({_HEAD_MATCH})",
+        _HEAD_MATCH if head else f"t.search @@ {_TSQUERY}",
     ]
+    checked = ["true"]
+    if not head:
+        checked.append(f"NOT ({_HEAD_MATCH})")
+    elif "!" in query:
+        # without a negation, matching on the title and tags implies matching the whole vector
+        checked.append(f"t.search @@ {_TSQUERY}")
     params: dict[str, Any] = {"query": query, "project_ids": project_ids, "limit": limit}
     if statuses:
-        conditions.append("t.status = ANY(CAST(:statuses AS text[]))")
+        found_by.append("t.status = ANY(CAST(:statuses AS text[]))")
         params["statuses"] = statuses
     if after is not None:
-        conditions.append(f"({score}, t.updated_at, t.id) < (:score, :updated_at, :id)")
+        checked.append(f"({score}, t.updated_at, t.id) < (:score, :updated_at, :id)")
         params.update(score=after.score, updated_at=after.updated_at, id=after.id)
     statement = text(
-        f"SELECT t.id, t.updated_at, {score} AS score FROM tasks t"
-        f" WHERE {' AND '.join(conditions)}"
+        f"SELECT t.id, t.updated_at, {score} AS score"
+        " FROM (SELECT t.id, t.updated_at, t.search FROM tasks t"
+        f" WHERE {' AND '.join(found_by)} OFFSET 0) AS t"
+        f" WHERE {' AND '.join(checked)}"
         " ORDER BY score DESC, t.updated_at DESC, t.id DESC LIMIT :limit"
     )
     rows = (await conn.execute(statement, params)).all()

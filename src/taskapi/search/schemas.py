@@ -22,7 +22,8 @@ class SearchHit(OutputModel):
     task: Task
     rank: float = Field(
         description="Relevance: 1 plus a 0-1 score for title/tag matches, the 0-1 score alone for"
-        " description-only matches (cover density, `ts_rank_cd`); larger is better."
+        " description-only matches (cover density, `ts_rank_cd`; `ts_rank` when the last word is"
+        " also matched as a prefix); larger is better. Comparable within one search only."
     )
     highlights: Highlights
 
