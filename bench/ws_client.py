@@ -176,9 +176,7 @@ class RestWriter:
 
     async def change(self, marker: str) -> None:
         body = {"project_id": self.project_id, "title": marker}
-        response = await self.http.request(
-            "POST", "/api/v1/tasks", body=body, headers=self.headers
-        )
+        response = await self.http.request("POST", "/api/v1/tasks", body=body, headers=self.headers)
         if response.status != 201:
             raise common.BenchFailure(f"writer: {response.status} {response.body[:200]!r}")
 
@@ -212,16 +210,23 @@ async def run_phase(
 
 def latencies(sink: Sink, responded: dict[str, float], expected: int) -> dict[str, Any]:
     values: list[float] = []
+    first: list[float] = []
+    last: list[float] = []
     missing = 0
     for marker, at in responded.items():
         arrivals = sink.arrivals.get(marker, [])
         missing += expected - len(arrivals)
         values.extend(max(0.0, t - at) for t in arrivals)
+        if arrivals:
+            first.append(round(max(0.0, min(arrivals) - at) * 1000, 1))
+            last.append(round(max(0.0, max(arrivals) - at) * 1000, 1))
     return {
         **common.percentiles(values),
         "samples": len(values),
         "missing": missing,
         "changes": len(responded),
+        "first_receipt_ms": first,  # per change: the first socket served, then the last
+        "last_receipt_ms": last,
     }
 
 
