@@ -195,10 +195,7 @@ async def update_task(
     patch: Mapping[str, Any],
     expected: ExpectedVersion | None,
 ) -> dict[str, Any]:
-    """Applies a JSON merge patch (raw fields, without ``version``); returns the task's JSON.
-
-    A patch that changes nothing returns the task as it is, without a new version or event.
-    """
+    """Applies a JSON merge patch (raw fields, no ``version``); a no-op changes nothing."""
     values = _validated_patch(patch)
     row = await repository.lock_visible_task(conn, user_id=actor_id, task_id=task_id)
     if row is None:
