@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
-from taskapi.errors import ValidationFailed
+from taskapi.errors import Conflict, ValidationFailed
 from taskapi.tasks import service
 from tests.fixtures.factories import UserSession
 from tests.tasks.factories import create_task, list_all, patch_task
@@ -67,3 +70,44 @@ class TestDueDatePatch:
             task["id"],
             *sorted((item["id"] for item in undated), reverse=True),
         ]
+
+
+class TestCrossedReparenting:
+    async def test_a_deadlock_becomes_a_conflict(
+        self, app: Any, client: httpx.AsyncClient, user: UserSession
+    ) -> None:
+        first = await create_task(client, user=user)
+        second = await create_task(client, user=user)
+        async with app.state.engine.connect() as blocker, app.state.engine.connect() as writer:
+            await blocker.execute(
+                text("SELECT 1 FROM tasks WHERE id = :id FOR UPDATE"), {"id": second["id"]}
+            )
+            reparent = asyncio.create_task(
+                service.update_task(
+                    writer,
+                    actor_id=uuid.UUID(user.id),
+                    task_id=uuid.UUID(first["id"]),
+                    patch={"parent_id": second["id"]},
+                    expected=None,
+                )
+            )
+            await asyncio.sleep(0.3)  # the writer now holds the first task and waits for the second
+            outcomes: list[str] = []
+            try:
+                await blocker.execute(
+                    text("SELECT 1 FROM tasks WHERE id = :id FOR UPDATE"), {"id": first["id"]}
+                )
+                outcomes.append("blocker locked")
+            except DBAPIError:
+                outcomes.append("blocker aborted")
+            await blocker.rollback()
+            try:
+                await reparent
+                outcomes.append("writer succeeded")
+            except Conflict:
+                outcomes.append("writer conflict")
+            await writer.rollback()
+        assert outcomes in (
+            ["blocker locked", "writer conflict"],
+            ["blocker aborted", "writer succeeded"],
+        )

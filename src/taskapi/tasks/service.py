@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import orjson
 import pydantic
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskapi.errors import Conflict, Forbidden, InvalidCursor, NotFound, ValidationFailed
@@ -25,6 +26,7 @@ from taskapi.tasks.repository import task_json, tombstone
 from taskapi.tasks.schemas import TaskCreate, TaskUpdate
 from taskapi.versioning import ExpectedVersion, check_version
 
+DEADLOCK_DETECTED = "40P01"
 _NOT_NULL = ("project_id", "title", "status", "priority")
 _CLEARED_BY_NULL: dict[str, Any] = {"description": "", "tags": []}
 
@@ -58,7 +60,13 @@ async def _check_parent(
     project_id: uuid.UUID,
     task_id: uuid.UUID | None,
 ) -> None:
-    parent = await repository.lock_parent(conn, user_id=actor_id, parent_id=parent_id)
+    try:
+        parent = await repository.lock_parent(conn, user_id=actor_id, parent_id=parent_id)
+    except DBAPIError as exc:
+        # two tasks re-parented under each other at once: PostgreSQL aborts one of them
+        if getattr(exc.orig, "sqlstate", None) == DEADLOCK_DETECTED:
+            raise Conflict("A concurrent change of these tasks got in the way; retry") from None
+        raise
     if parent is None:
         raise _body_error("parent_id", "No such task")
     if parent.project_id != project_id:
