@@ -3,12 +3,13 @@ check and event, in the caller's transaction (the single endpoints and bulk shar
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import orjson
 import pydantic
@@ -26,7 +27,28 @@ from taskapi.tasks.repository import task_json, tombstone
 from taskapi.tasks.schemas import TaskCreate, TaskUpdate
 from taskapi.versioning import ExpectedVersion, check_version
 
-DEADLOCK_DETECTED = "40P01"
+_CONCURRENCY_FAILURES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _conflict_on_deadlock(function: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Crossed changes of a subtree (a move against a re-parenting, say) can deadlock; PostgreSQL
+    aborts one of them, which is a 409 conflict to retry rather than a server error."""
+
+    @functools.wraps(function)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await function(*args, **kwargs)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) in _CONCURRENCY_FAILURES:
+                raise Conflict("A concurrent change of these tasks got in the way; retry") from None
+            raise
+
+    return wrapper
+
+
 _NOT_NULL = ("project_id", "title", "status", "priority")
 _CLEARED_BY_NULL: dict[str, Any] = {"description": "", "tags": []}
 
@@ -60,13 +82,7 @@ async def _check_parent(
     project_id: uuid.UUID,
     task_id: uuid.UUID | None,
 ) -> None:
-    try:
-        parent = await repository.lock_parent(conn, user_id=actor_id, parent_id=parent_id)
-    except DBAPIError as exc:
-        # two tasks re-parented under each other at once: PostgreSQL aborts one of them
-        if getattr(exc.orig, "sqlstate", None) == DEADLOCK_DETECTED:
-            raise Conflict("A concurrent change of these tasks got in the way; retry") from None
-        raise
+    parent = await repository.lock_parent(conn, user_id=actor_id, parent_id=parent_id)
     if parent is None:
         raise _body_error("parent_id", "No such task")
     if parent.project_id != project_id:
@@ -104,6 +120,7 @@ async def get_task(
 # ---------------------------------------------------------------- changes
 
 
+@_conflict_on_deadlock
 async def create_task(
     conn: AsyncConnection, *, actor_id: uuid.UUID, data: TaskCreate
 ) -> dict[str, Any]:
@@ -195,6 +212,7 @@ def _json_value(name: str, value: Any) -> Any:
     return value
 
 
+@_conflict_on_deadlock
 async def update_task(
     conn: AsyncConnection,
     *,
@@ -327,6 +345,7 @@ async def _record_move_tombstone(
     )
 
 
+@_conflict_on_deadlock
 async def delete_task(
     conn: AsyncConnection,
     *,
@@ -359,6 +378,7 @@ async def delete_task(
         )
 
 
+@_conflict_on_deadlock
 async def restore_task(
     conn: AsyncConnection, *, actor_id: uuid.UUID, task_id: uuid.UUID
 ) -> dict[str, Any]:
@@ -394,6 +414,7 @@ async def restore_task(
     return restored_task
 
 
+@_conflict_on_deadlock
 async def unassign_member(
     conn: AsyncConnection, *, project_id: uuid.UUID, user_id: uuid.UUID, actor_id: uuid.UUID
 ) -> None:
