@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -55,6 +56,8 @@ class TestRefresh:
 
         reuse = await client.post(REFRESH, json={"refresh_token": user.refresh_token})
         assert_unauthenticated(reuse)
+        cleared = reuse.headers.get_list("set-cookie")
+        assert any(h.startswith("refresh_token=") and "Max-Age=0" in h for h in cleared)
 
         # the pair issued by the first use is dead too, and every access token of the family
         assert_unauthenticated(
@@ -62,6 +65,18 @@ class TestRefresh:
         )
         assert_unauthenticated(await client.get(ME, headers=bearer(issued["access_token"])))
         assert_unauthenticated(await client.get(ME, headers=user.headers))
+
+    async def test_concurrent_uses_have_one_winner_and_count_as_reuse(
+        self, client: httpx.AsyncClient, user: UserSession
+    ) -> None:
+        first, second = await asyncio.gather(
+            client.post(REFRESH, json={"refresh_token": user.refresh_token}),
+            client.post(REFRESH, json={"refresh_token": user.refresh_token}),
+        )
+        assert sorted([first.status_code, second.status_code]) == [200, 401]
+        winner = first if first.status_code == 200 else second
+        # the loser presented a spent token: the family, the winner's pair included, is revoked
+        assert_unauthenticated(await client.get(ME, headers=bearer(winner.json()["access_token"])))
 
     async def test_reuse_leaves_other_sessions_alone(
         self, client: httpx.AsyncClient, user: UserSession
