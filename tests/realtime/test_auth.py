@@ -214,6 +214,16 @@ class TestRevocation:
         assert await receive(kept) == {"type": "pong"}
         await kept.close()
 
+    async def test_account_deletion_closes_every_socket_4401(
+        self, ws_server: InProcessServer, api: httpx.AsyncClient, alice: UserSession
+    ) -> None:
+        ws = await open_socket(ws_server, token=alice.access_token)
+        response = await api.request(
+            "DELETE", "/api/v1/users/me", json={"password": alice.password}, headers=alice.headers
+        )
+        assert response.status_code == 204, response.text
+        assert await closed_with(ws) == 4401
+
 
 class TestPerUserCap:
     async def test_oldest_socket_closes_4429_past_the_cap(
