@@ -349,6 +349,14 @@ class TestSearchPaging:
         assert response.status_code == 400
         assert response.json()["type"] == "/problems/invalid-cursor"
 
+    async def test_overlong_cursor_is_400(
+        self, client: httpx.AsyncClient, user: UserSession
+    ) -> None:
+        response = await search(client, user=user, q="tapir", cursor="A" * 5000)
+
+        assert response.status_code == 400
+        assert response.json()["type"] == "/problems/invalid-cursor"
+
     async def test_limit_defaults_to_20(self, client: httpx.AsyncClient, user: UserSession) -> None:
         for i in range(21):
             await create_task(client, user=user, title=f"Quokka {i}")
@@ -396,6 +404,15 @@ class TestSearchBadQueries:
         response = await search(client, user=user, q=("word " * 100)[:500])
 
         assert response.status_code == 200
+
+    @pytest.mark.parametrize("q", ["-lemur", "-lemur -gecko", "lemur or -gecko"])
+    async def test_nothing_but_exclusions_is_422(
+        self, client: httpx.AsyncClient, user: UserSession, q: str
+    ) -> None:
+        response = await search(client, user=user, q=q)
+
+        assert response.status_code == 422
+        assert "exclusions" in response.json()["errors"][0]["msg"]
 
     async def test_nul_in_q_is_422(self, client: httpx.AsyncClient, user: UserSession) -> None:
         response = await search(client, user=user, q="abc\x00def")

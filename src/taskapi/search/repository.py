@@ -42,6 +42,7 @@ _PREPARE = {
         "SELECT set_config('jit', 'off', true) AS jit,"
         " set_config('plan_cache_mode', 'force_custom_plan', true) AS plan_cache_mode,"
         f" CAST({expression} AS text) AS query,"
+        f" CAST(querytree({expression}) AS text) AS indexable,"
         f" ARRAY({READABLE_PROJECT_IDS}) AS project_ids"
     )
     for mode, expression in _QUERY.items()
@@ -84,6 +85,8 @@ _HITS = text(
 class Prepared:
     query: str
     """The tsquery as text ('' when the words hold no lexeme, e.g. only stop words)."""
+    needs_full_scan: bool
+    """Whether no index can answer it: nothing but exclusions (``-word``, ``or -word``)."""
     project_ids: list[uuid.UUID]
 
 
@@ -110,7 +113,9 @@ async def prepare(
     if prefix is not None:
         mode, params["rest"], params["last"] = prefix
     row = (await conn.execute(_PREPARE[mode], params)).one()
-    return Prepared(query=row.query, project_ids=list(row.project_ids))
+    return Prepared(
+        query=row.query, needs_full_scan=row.indexable == "T", project_ids=list(row.project_ids)
+    )
 
 
 async def ranked(

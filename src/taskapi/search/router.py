@@ -36,13 +36,14 @@ async def search(
         Query(
             max_length=service.MAX_QUERY_LENGTH,
             description='Words, stemmed; `"exact phrase"`, `or`, `-exclude`. A bare last word of'
-            " 3+ characters also matches as a prefix (type-ahead).",
+            " 3+ characters also matches as a prefix (type-ahead). Blank, over 500 characters,"
+            " holding NUL, or nothing but exclusions: 422.",
         ),
     ],
     project_id: Annotated[uuid.UUID | None, Query()] = None,
     status: Annotated[list[Status] | None, Query(description="Any of these")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Annotated[str | None, Query()] = None,
 ) -> dict[str, object]:
     """Search the caller's tasks by words, best match first."""
     return await service.search_tasks(

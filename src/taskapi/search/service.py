@@ -135,6 +135,11 @@ async def search_tasks(
     prepared = await repository.prepare(
         conn, user_id=user_id, config=config, q=q, prefix=prefix_of(q)
     )
+    if prepared.needs_full_scan:
+        # "-word" alone means "every task without the word": a scan of all the caller's tasks
+        raise ValidationFailed.at(
+            ["query", "q"], "must name at least one word to look for, not only exclusions"
+        )
     project_ids = prepared.project_ids
     if project_id is not None:
         if project_id not in project_ids:
