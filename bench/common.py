@@ -100,13 +100,17 @@ async def _admin(url: str, statement: str) -> None:
 
 
 @contextlib.contextmanager
-def database_server() -> Iterator[str]:
-    """The URL of a PostgreSQL server to create databases on: ``BENCH_DATABASE_URL`` or embedded."""
+def database_server(cluster: str | None = None) -> Iterator[str]:
+    """The URL of a PostgreSQL server to create databases on: ``BENCH_DATABASE_URL`` or embedded.
+
+    The embedded cluster lives in ``.taskapi/bench``, or ``.taskapi/bench/<cluster>`` for a
+    private one (so that its CPU use can be measured apart from other benchmarks').
+    """
     url = os.environ.get("BENCH_DATABASE_URL")
     if url:
         yield url
         return
-    embedded = EmbeddedPostgres(BENCH_DATA_DIR)
+    embedded = EmbeddedPostgres(BENCH_DATA_DIR if cluster is None else BENCH_DATA_DIR / cluster)
     try:
         yield embedded.start()
     finally:
@@ -114,12 +118,13 @@ def database_server() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def fresh_database(prefix: str) -> Iterator[str]:
+def fresh_database(prefix: str, *, cluster: str | None = None) -> Iterator[str]:
     """A new database migrated to head; yields its URL and drops it at the end.
 
-    Sync (uses ``asyncio.run``): call it from ``main()``, not from inside a running event loop.
+    ``cluster`` names a private embedded cluster (see ``database_server``). Sync (uses
+    ``asyncio.run``): call it from ``main()``, not from inside a running event loop.
     """
-    with database_server() as server_url:
+    with database_server(cluster) as server_url:
         name = _unique_name(prefix)
         asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
         url = _with_database(server_url, name)
