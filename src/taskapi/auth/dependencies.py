@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Annotated
@@ -12,7 +13,7 @@ from fastapi import Depends, Request
 from taskapi.auth import repository
 from taskapi.auth.repository import UserRow
 from taskapi.auth.service import AuthContext
-from taskapi.auth.tokens import TokenIssuer
+from taskapi.auth.tokens import AccessClaims, TokenIssuer
 from taskapi.db import SessionDep
 from taskapi.errors import CsrfFailed, Unauthenticated
 from taskapi.ratelimit import RateLimiter
@@ -61,6 +62,47 @@ def token_issuer(request: Request) -> TokenIssuer:
     return issuer
 
 
+class VerifiedTokens:
+    """Access tokens this process has already verified, so each one's signature is checked once.
+
+    Decoding and verifying a JWT costs more than the rest of the authentication together; a
+    client sends the same token on every request for its 15-minute life. The key is the whole
+    token (signature included), so a forged or altered token always misses and is verified in
+    full. Expiry is checked again on every use (an expired entry falls through to the full check,
+    which answers as before), and revocation is untouched: ``current_principal`` still looks the
+    session up in the database on every request.
+    """
+
+    def __init__(self, issuer: TokenIssuer, *, max_entries: int = 10_000) -> None:
+        self.issuer = issuer
+        self._max_entries = max_entries
+        self._claims: dict[str, AccessClaims] = {}
+
+    def verify(self, token: str) -> AccessClaims:
+        """The claims of a valid access token; anything else is ``Unauthenticated``."""
+        claims = self._claims.get(token)
+        if claims is not None:
+            if time.time() < claims.expires_at:
+                return claims
+            del self._claims[token]
+        claims = self.issuer.verify_access(token)
+        if len(self._claims) >= self._max_entries:
+            del self._claims[next(iter(self._claims))]  # the oldest entry
+        self._claims[token] = claims
+        return claims
+
+
+def verified_tokens(request: Request) -> VerifiedTokens:
+    """The app's cache of verified access tokens (made on first use, tied to its issuer)."""
+    state = request.app.state
+    issuer = token_issuer(request)
+    cache: VerifiedTokens | None = getattr(state, "verified_tokens", None)
+    if cache is None or cache.issuer is not issuer:
+        cache = VerifiedTokens(issuer)
+        state.verified_tokens = cache
+    return cache
+
+
 def auth_context(request: Request) -> AuthContext:
     context: AuthContext = request.app.state.auth_context
     return context
@@ -75,7 +117,7 @@ async def current_principal(request: Request, conn: SessionDep) -> Principal:
     token, via_cookie = access_token_of(request)
     if token is None:
         raise Unauthenticated("Authentication required")
-    claims = token_issuer(request).verify_access(token)
+    claims = verified_tokens(request).verify(token)
     if via_cookie:
         check_csrf(request)
     limiter = rate_limiter(request)
