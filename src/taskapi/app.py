@@ -42,17 +42,22 @@ INDEX_HTML = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Task
 <a href="/health">health</a></p></body></html>"""
 
 
-def api_router() -> APIRouter:
-    router = APIRouter(prefix=API_PREFIX)
-    router.include_router(auth_router)
-    router.include_router(users_router)
-    router.include_router(projects_router)
-    router.include_router(bulk_router)  # before /tasks/{task_id}
-    router.include_router(tasks_router)
-    router.include_router(search_router)
-    router.include_router(sync_router)
-    router.include_router(realtime_router)
-    return router
+def api_routers() -> list[APIRouter]:
+    """The domain routers served under ``API_PREFIX``, in matching order.
+
+    Each is included in the app directly: FastAPI matches a nested router level by level, again
+    when handling, so one level of nesting less is measurably cheaper per request (bench/crud).
+    """
+    return [
+        auth_router,
+        users_router,
+        projects_router,
+        bulk_router,  # before /tasks/{task_id}
+        tasks_router,
+        search_router,
+        sync_router,
+        realtime_router,
+    ]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -125,7 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health_router)
     app.include_router(problems_router)
-    app.include_router(api_router())
+    for router in api_routers():
+        app.include_router(router, prefix=API_PREFIX)
     install_openapi(app)
 
     @app.get("/", include_in_schema=False)
