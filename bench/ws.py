@@ -8,7 +8,8 @@ the same run: a bare ``websockets`` server that sends each message to every sock
 loop (``bench/ws_floor.py``), measured by the same client the same way.
 
 Environment: ``BENCH_WS_USERS`` (250), ``BENCH_WS_SOCKETS_PER_USER`` (20), ``BENCH_WS_CHANGES``
-(15 per phase).
+(15 per phase), ``BENCH_WS_WORKERS`` (2: each worker holds its share of the sockets and has its
+own LISTEN connection; the floor is one process).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from taskapi.db import EmbeddedPostgres
 USERS = int(os.environ.get("BENCH_WS_USERS", "250"))
 SOCKETS_PER_USER = int(os.environ.get("BENCH_WS_SOCKETS_PER_USER", "20"))
 CHANGES = int(os.environ.get("BENCH_WS_CHANGES", "15"))
+WORKERS = int(os.environ.get("BENCH_WS_WORKERS", "2"))
 MIX_USERS = 8
 MIX_CONNECTIONS = 16
 BULK_SIZE = 20
@@ -204,6 +206,7 @@ def main() -> dict[str, Any]:
         "users": USERS,
         "sockets_per_user": SOCKETS_PER_USER,
         "changes_per_phase": CHANGES,
+        "server_workers": WORKERS,
         "ws_implementation": "uvicorn websockets (legacy protocol), permessage-deflate off",
     }
     env = {
@@ -214,7 +217,7 @@ def main() -> dict[str, Any]:
     with (
         _private_cluster(),
         common.fresh_database("ws") as url,
-        common.server(url, workers=1, env=env) as base,
+        common.server(url, workers=WORKERS, env=env) as base,
     ):
         users = common.register_users(base, USERS + 1 + MIX_USERS, prefix="ws", parallel=8)
         project_id, mix_projects = common.run_async(_seed(base, users))
