@@ -155,6 +155,7 @@ async def deactivate(conn: AsyncConnection, *, user: UserRow, password: str) -> 
     if await projects.owns_shared_project(conn, user_id=user.id):
         raise Conflict("You own a project shared with others: transfer or delete it before leaving")
     await projects.delete_projects_of_departing_user(conn, user_id=user.id)
+    await projects.leave_all_projects(conn, user_id=user.id)
     await repository.revoke_user_sessions(conn, user.id)
     await repository.soft_delete_user(conn, user.id)
     await writer.notify_revocation(conn, user_id=user.id)

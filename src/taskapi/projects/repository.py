@@ -82,6 +82,19 @@ async def insert_owner_membership(
     )
 
 
+async def joined_project_ids(conn: AsyncConnection, *, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """The live projects the user is an active member of without owning them."""
+    rows = await conn.execute(
+        text(
+            "SELECT m.project_id FROM project_members m JOIN projects p ON p.id = m.project_id"
+            " WHERE m.user_id = :user_id AND m.removed_at IS NULL AND m.role <> 'owner'"
+            " AND p.deleted_at IS NULL ORDER BY m.project_id"
+        ),
+        {"user_id": user_id},
+    )
+    return [row.project_id for row in rows]
+
+
 async def owns_shared_project(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
     """Whether the user owns a live project that has other active members."""
     return bool(

@@ -82,6 +82,12 @@ async def delete_projects_of_departing_user(conn: AsyncConnection, *, user_id: u
         )
 
 
+async def leave_all_projects(conn: AsyncConnection, *, user_id: uuid.UUID) -> None:
+    """Ends a departing user's memberships in others' live projects, as if each were left."""
+    for project_id in await repository.joined_project_ids(conn, user_id=user_id):
+        await remove_member(conn, actor_id=user_id, project_id=project_id, user_id=user_id)
+
+
 async def owns_shared_project(conn: AsyncConnection, *, user_id: uuid.UUID) -> bool:
     """Whether the user owns a live project that has other active members."""
     return await repository.owns_shared_project(conn, user_id)
