@@ -36,6 +36,7 @@ USERS = int(os.environ.get("BENCH_WS_USERS", "250"))
 SOCKETS_PER_USER = int(os.environ.get("BENCH_WS_SOCKETS_PER_USER", "20"))
 CHANGES = int(os.environ.get("BENCH_WS_CHANGES", "15"))
 WORKERS = int(os.environ.get("BENCH_WS_WORKERS", "2"))
+PROTOCOL = os.environ.get("BENCH_WS_PROTOCOL")  # e.g. websockets-sansio: uvicorn run directly
 MIX_USERS = 8
 MIX_CONNECTIONS = 16
 BULK_SIZE = 20
@@ -175,6 +176,30 @@ def _floor_server() -> Iterator[tuple[int, int]]:
 
 
 @contextlib.contextmanager
+def _server(url: str, env: dict[str, str]) -> Iterator[common.ServerURL]:
+    """``taskapi serve``; or, with ``BENCH_WS_PROTOCOL``, the same app on that uvicorn protocol."""
+    if PROTOCOL is None:
+        with common.server(url, workers=WORKERS, env=env) as base:
+            yield base
+        return
+    port = common.free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir:
+        environment = common.server_environment(
+            url, port=port, workers=WORKERS, data_dir=data_dir, env=env
+        )
+        command = [
+            sys.executable, "-m", "uvicorn", "taskapi.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS),
+            "--loop", "uvloop", "--http", "httptools", "--ws", PROTOCOL,
+            "--ws-per-message-deflate", "false", "--no-access-log",
+        ]  # fmt: skip
+        with common._process(  # the shared runner, with another command line
+            command, environment, name="taskapi-ws", health_path="/health", startup_timeout=60
+        ) as base:
+            yield base
+
+
+@contextlib.contextmanager
 def _private_cluster() -> Iterator[None]:
     """A cluster of its own (unless ``BENCH_DATABASE_URL`` names one).
 
@@ -207,7 +232,7 @@ def main() -> dict[str, Any]:
         "sockets_per_user": SOCKETS_PER_USER,
         "changes_per_phase": CHANGES,
         "server_workers": WORKERS,
-        "ws_implementation": "uvicorn websockets (legacy protocol), permessage-deflate off",
+        "ws_implementation": f"uvicorn {PROTOCOL or 'websockets'}, permessage-deflate off",
     }
     env = {
         "TASKAPI_WS_MAX_PER_USER": str(SOCKETS_PER_USER),
@@ -217,7 +242,7 @@ def main() -> dict[str, Any]:
     with (
         _private_cluster(),
         common.fresh_database("ws") as url,
-        common.server(url, workers=WORKERS, env=env) as base,
+        _server(url, env) as base,
     ):
         users = common.register_users(base, USERS + 1 + MIX_USERS, prefix="ws", parallel=8)
         project_id, mix_projects = common.run_async(_seed(base, users))

@@ -1,5 +1,11 @@
 """One socket's life: authenticate, register, start the stream (with resume), then serve messages.
 
+Authentication order: ``?token=``; else the access cookie when the request carries an ``Origin``
+(the server's own, or one of ``TASKAPI_CORS_ORIGINS``; any other closes 4401; a cookie without
+``Origin`` is ignored, so a non-browser client sends the ``auth`` message); else the first message
+must be ``{"type":"auth","token":…}`` within ``TASKAPI_WS_AUTH_TIMEOUT``. The socket is accepted
+first so that every refusal is a close code (4401), never an HTTP status.
+
 Tampered or malformed ``since`` cursors (on connect or in ``resume``) answer an ``error`` message
 with problem ``invalid-cursor`` and the socket stays open, streaming from where it was (from the
 ``ready`` cursor on connect). A cursor older than the retention, from the future (not a position
