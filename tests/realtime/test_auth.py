@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from tests.realtime.conftest import (
     TIMEOUT,
     InProcessServer,
     closed_with,
+    inprocess_server,
     open_socket,
     quiet,
     receive,
@@ -110,6 +112,19 @@ class TestCookie:
             additional_headers={"Cookie": f"access_token={alice.access_token}"},
         ) as ws:
             assert (await receive(ws))["type"] == "ready"
+
+    async def test_configured_cors_origin_authenticates(
+        self, database_url: str, tmp_path: Path, alice: UserSession
+    ) -> None:
+        with inprocess_server(
+            database_url, tmp_path, cors_origins=["https://app.example"]
+        ) as server:
+            async with connect(
+                ws_url(server),
+                origin="https://app.example",  # type: ignore[arg-type]
+                additional_headers={"Cookie": f"access_token={alice.access_token}"},
+            ) as ws:
+                assert (await receive(ws))["type"] == "ready"
 
     async def test_foreign_origin_closes_4401(
         self, ws_server: InProcessServer, alice: UserSession
