@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -18,6 +21,28 @@ _INSERT = text("""
     VALUES (:project_id, :entity, :entity_id, :version, :type, :actor_id,
             CAST(:data AS jsonb), CAST(:changes AS jsonb), :target_user_id, :hidden_from_project_id)
 """)
+
+
+# set by ``deferred``: the rows recorded meanwhile, written together when the block ends
+_deferred: ContextVar[list[dict[str, Any]] | None] = ContextVar("deferred_events", default=None)
+
+
+@asynccontextmanager
+async def deferred(conn: AsyncConnection) -> AsyncIterator[list[dict[str, Any]]]:
+    """Holds the events recorded inside the block and writes them in one batch when it ends.
+
+    For many changes in one transaction (bulk): the rows keep their order, so their ids do too.
+    Yields the pending rows (truncate them to drop the events of a change rolled back to a
+    savepoint). If the block raises, nothing is written (the caller rolls the transaction back).
+    """
+    rows: list[dict[str, Any]] = []
+    token = _deferred.set(rows)
+    try:
+        yield rows
+    finally:
+        _deferred.reset(token)
+    if rows:
+        await conn.execute(_INSERT, rows)
 
 
 def _json(value: Any) -> str:
@@ -45,21 +70,23 @@ async def record(
     ``data`` is the entity after the change (a tombstone after a delete), already JSON-shaped
     (``taskapi.kit.time.format_utc`` for instants). ``changes`` is ``{field: {before, after}}``.
     """
-    await conn.execute(
-        _INSERT,
-        {
-            "project_id": project_id,
-            "entity": entity,
-            "entity_id": entity_id,
-            "version": version,
-            "type": type,
-            "actor_id": actor_id,
-            "data": _json(data),
-            "changes": None if changes is None else _json(changes),
-            "target_user_id": target_user_id,
-            "hidden_from_project_id": hidden_from_project_id,
-        },
-    )
+    row = {
+        "project_id": project_id,
+        "entity": entity,
+        "entity_id": entity_id,
+        "version": version,
+        "type": type,
+        "actor_id": actor_id,
+        "data": _json(data),
+        "changes": None if changes is None else _json(changes),
+        "target_user_id": target_user_id,
+        "hidden_from_project_id": hidden_from_project_id,
+    }
+    batch = _deferred.get()
+    if batch is not None:
+        batch.append(row)
+    else:
+        await conn.execute(_INSERT, row)
 
 
 async def notify_revocation(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Literal
 
 from sqlalchemy import text
@@ -26,11 +29,35 @@ _ROLE = text(
 )
 
 
+# set by ``roles_read_once``: the roles read meanwhile, by (user, project)
+_known_roles: ContextVar[dict[tuple[uuid.UUID, uuid.UUID], Role | None] | None] = ContextVar(
+    "known_roles", default=None
+)
+
+
+@contextmanager
+def roles_read_once() -> Iterator[None]:
+    """Within the block each (user, project) role is read once: a batch of changes (bulk)
+    checks access as of its first look, like one request does."""
+    token = _known_roles.set({})
+    try:
+        yield
+    finally:
+        _known_roles.reset(token)
+
+
 async def project_role(
     conn: AsyncConnection, *, user_id: uuid.UUID, project_id: uuid.UUID
 ) -> Role | None:
     """The user's role in a live project, or ``None`` if they may not see it."""
-    role = (await conn.execute(_ROLE, {"user_id": user_id, "project_id": project_id})).scalar()
+    known = _known_roles.get()
+    if known is not None and (user_id, project_id) in known:
+        return known[(user_id, project_id)]
+    role: Role | None = (
+        await conn.execute(_ROLE, {"user_id": user_id, "project_id": project_id})
+    ).scalar()
+    if known is not None:
+        known[(user_id, project_id)] = role
     return role
 
 

@@ -17,7 +17,9 @@ import pydantic
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskapi.errors import AppError, ValidationFailed
-from taskapi.tasks import service
+from taskapi.events import writer
+from taskapi.projects import access
+from taskapi.tasks import repository, service
 from taskapi.tasks.schemas import TaskCreate
 from taskapi.versioning import ExpectedVersion, expected_version
 
@@ -108,35 +110,21 @@ async def run(
     check_refs(operations)
     refs = _Refs()
     outcomes: list[Outcome] = []
-    for index, operation in enumerate(operations):
-        kind: str = operation["op"]
-        ref: str | None = operation.get("ref")
-        try:
-            if atomic:
-                status, task = await _apply(conn, actor_id, index, operation, refs)
-            else:
-                async with conn.begin_nested():
-                    status, task = await _apply(conn, actor_id, index, operation, refs)
-        except _DependencyFailed as failed:
-            if ref is not None:
-                refs.failed.add(ref)
-            error: AppError | None = None
-            if not atomic:
-                error = ValidationFailed.at(
-                    ["body", "operations", index],
-                    f"ref {failed.args[0]!r} names a create that failed",
-                    "ref_failed",
+    # creates without a project go to the Inbox: name it once rather than per operation
+    inbox = await repository.inbox_id(conn, user_id=actor_id)
+    # the events of all operations go in one statement at the end (same rows, same order)
+    with access.roles_read_once():
+        async with writer.deferred(conn) as pending_events:
+            for index, operation in enumerate(operations):
+                applied_events = len(pending_events)
+                outcome = await _outcome(
+                    conn, actor_id, index, operation, refs, atomic=atomic, inbox=inbox
                 )
-            outcomes.append(Outcome(index, kind, ref, NOT_APPLIED, error=error))
-            continue
-        except AppError as exc:
-            if ref is not None:
-                refs.failed.add(ref)
-            outcomes.append(Outcome(index, kind, ref, exc.status, error=_located(exc, index)))
-            continue
-        if ref is not None and task is not None:
-            refs.ids[ref] = uuid.UUID(task["id"])
-        outcomes.append(Outcome(index, kind, ref, status, task=task))
+                if outcome.failed:
+                    del pending_events[applied_events:]
+                outcomes.append(outcome)
+            if atomic and any(outcome.failed for outcome in outcomes):
+                pending_events.clear()  # rolled back by the caller: not worth writing
     if atomic and any(outcome.failed for outcome in outcomes):
         # in an atomic batch, nothing is applied: the successes become "not applied"
         outcomes = [
@@ -148,17 +136,59 @@ async def run(
     return outcomes
 
 
+async def _outcome(
+    conn: AsyncConnection,
+    actor_id: uuid.UUID,
+    index: int,
+    operation: Mapping[str, Any],
+    refs: _Refs,
+    *,
+    atomic: bool,
+    inbox: uuid.UUID | None,
+) -> Outcome:
+    kind: str = operation["op"]
+    ref: str | None = operation.get("ref")
+    try:
+        if atomic:
+            # no savepoint: once one operation fails, the whole batch is rolled back anyway
+            status, task = await _apply(conn, actor_id, index, operation, refs, inbox)
+        else:
+            async with conn.begin_nested():
+                status, task = await _apply(conn, actor_id, index, operation, refs, inbox)
+    except _DependencyFailed as failed:
+        if ref is not None:
+            refs.failed.add(ref)
+        error: AppError | None = None
+        if not atomic:
+            error = ValidationFailed.at(
+                ["body", "operations", index],
+                f"ref {failed.args[0]!r} names a create that failed",
+                "ref_failed",
+            )
+        return Outcome(index, kind, ref, NOT_APPLIED, error=error)
+    except AppError as exc:
+        if ref is not None:
+            refs.failed.add(ref)
+        return Outcome(index, kind, ref, exc.status, error=_located(exc, index))
+    if ref is not None and task is not None:
+        refs.ids[ref] = uuid.UUID(task["id"])
+    return Outcome(index, kind, ref, status, task=task)
+
+
 async def _apply(
     conn: AsyncConnection,
     actor_id: uuid.UUID,
     index: int,
     operation: Mapping[str, Any],
     refs: _Refs,
+    inbox: uuid.UUID | None,
 ) -> tuple[int, dict[str, Any] | None]:
     kind = operation["op"]
     at: list[str | int] = ["body", "operations", index]
     if kind == "create":
         data = dict(operation["data"])
+        if data.get("project_id") is None and inbox is not None:
+            data["project_id"] = inbox  # what the single call does without a project_id
         if "parent_id" in data:
             data["parent_id"] = refs.resolve(
                 data["parent_id"], [*at, "data", "parent_id"], path_id=False
