@@ -23,6 +23,27 @@ _INSERT = text("""
 """)
 
 
+_COLUMNS = {
+    "project_id": "uuid",
+    "entity": "text",
+    "entity_id": "uuid",
+    "version": "integer",
+    "type": "text",
+    "actor_id": "uuid",
+    "data": "text",
+    "changes": "text",
+    "target_user_id": "uuid",
+    "hidden_from_project_id": "uuid",
+}
+_INSERT_MANY = text(
+    f"INSERT INTO events ({', '.join(_COLUMNS)})"
+    " SELECT r.project_id, r.entity, r.entity_id, r.version, r.type, r.actor_id,"
+    " CAST(r.data AS jsonb), CAST(r.changes AS jsonb), r.target_user_id, r.hidden_from_project_id"
+    " FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _COLUMNS.items())
+    + f") WITH ORDINALITY AS r({', '.join(_COLUMNS)}, n) ORDER BY r.n"
+)
+
 # set by ``deferred``: the rows recorded meanwhile, written together when the block ends
 _deferred: ContextVar[list[dict[str, Any]] | None] = ContextVar("deferred_events", default=None)
 
@@ -42,7 +63,10 @@ async def deferred(conn: AsyncConnection) -> AsyncIterator[list[dict[str, Any]]]
     finally:
         _deferred.reset(token)
     if rows:
-        await conn.execute(_INSERT, rows)
+        # one statement (one trigger run) for the whole batch, in the order recorded
+        await conn.execute(
+            _INSERT_MANY, {column: [row[column] for row in rows] for column in _COLUMNS}
+        )
 
 
 def _json(value: Any) -> str:
