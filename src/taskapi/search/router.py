@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
@@ -16,6 +16,12 @@ from taskapi.tasks.schemas import Status
 
 router = APIRouter(tags=["search"])
 
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The cursor is malformed, or belongs to another query or filters"},
+    404: {"description": "`project_id` names no project you may see"},
+    422: {"description": "Bad `q` (blank, over 500 characters, NUL, only exclusions) or filters"},
+}
+
 
 def _cursors(request: Request) -> CursorCodec:
     state = request.app.state
@@ -26,7 +32,7 @@ def _cursors(request: Request) -> CursorCodec:
     return codec
 
 
-@router.get("/search", response_model=SearchPage)
+@router.get("/search", response_model=SearchPage, responses=_PROBLEMS)
 async def search(
     request: Request,
     conn: SessionDep,
