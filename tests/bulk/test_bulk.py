@@ -95,6 +95,18 @@ class TestBulkBody:
         assert response.status_code == 422
         assert "results" not in response.json()
 
+    async def test_atomic_must_be_a_boolean(
+        self, client: httpx.AsyncClient, user: UserSession
+    ) -> None:
+        response = await client.post(
+            BULK,
+            json={"atomic": "yes", "operations": [{"op": "create", "data": {"title": "x"}}]},
+            headers=user.headers,
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "atomic"]
+        assert await _titles(client, user) == []
+
     async def test_ref_defined_twice_is_422(
         self, client: httpx.AsyncClient, user: UserSession
     ) -> None:

@@ -111,7 +111,9 @@ async def run(
     refs = _Refs()
     outcomes: list[Outcome] = []
     # creates without a project go to the Inbox: name it once rather than per operation
-    inbox = await repository.inbox_id(conn, user_id=actor_id)
+    inbox = None
+    if any(op["op"] == "create" and op["data"].get("project_id") is None for op in operations):
+        inbox = await repository.inbox_id(conn, user_id=actor_id)
     # the events of all operations go in one statement at the end (same rows, same order)
     with access.roles_read_once():
         async with writer.deferred(conn) as pending_events:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, status
-from pydantic import Field, StringConstraints
+from pydantic import Field, StrictBool, StringConstraints
 from starlette.responses import Response
 
 from taskapi.auth.dependencies import CurrentUser
@@ -68,7 +68,7 @@ Operation = Annotated[
 
 
 class BulkRequest(InputModel):
-    atomic: bool = True
+    atomic: StrictBool = True
     operations: list[Operation] = Field(min_length=1, max_length=MAX_OPERATIONS)
 
 
