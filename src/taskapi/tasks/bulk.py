@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskapi.errors import AppError, ValidationFailed
@@ -37,6 +38,7 @@ class Outcome:
     status: int
     task: dict[str, Any] | None = None
     error: AppError | None = None
+    aborted: bool = False  # the failure left the transaction unusable
 
     @property
     def failed(self) -> bool:
@@ -118,6 +120,12 @@ async def run(
     with access.roles_read_once():
         async with writer.deferred(conn) as pending_events:
             for index, operation in enumerate(operations):
+                if atomic and outcomes and outcomes[-1].aborted:
+                    # the database refused the transaction (a deadlock): nothing more can run
+                    outcomes.append(
+                        Outcome(index, operation["op"], operation.get("ref"), NOT_APPLIED)
+                    )
+                    continue
                 applied_events = len(pending_events)
                 outcome = await _outcome(
                     conn, actor_id, index, operation, refs, atomic=atomic, inbox=inbox
@@ -171,7 +179,10 @@ async def _outcome(
     except AppError as exc:
         if ref is not None:
             refs.failed.add(ref)
-        return Outcome(index, kind, ref, exc.status, error=_located(exc, index))
+        # an error the database raised (a deadlock, answered 409) aborts the transaction; a
+        # savepoint recovers from it, an atomic batch (none) cannot go on
+        aborted = isinstance(exc.__context__, DBAPIError)
+        return Outcome(index, kind, ref, exc.status, error=_located(exc, index), aborted=aborted)
     if ref is not None and task is not None:
         refs.ids[ref] = uuid.UUID(task["id"])
     return Outcome(index, kind, ref, status, task=task)
