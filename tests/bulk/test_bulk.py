@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -477,3 +478,55 @@ class TestBulkEvents:
                 _shape(c, bulk_ids) for c in bulk_tasks if bulk_ids[c["id"]] == name
             ]
         assert len(bulk_tasks) == 7  # 2 created, 1 updated, 2 deleted, 2 restored
+
+
+class TestBulkDeadlock:
+    async def test_operation_aborted_by_a_deadlock_stops_an_atomic_batch(
+        self, app: Any, client: httpx.AsyncClient, user: UserSession
+    ) -> None:
+        first = await create_task(client, user, title="first")
+        second = await create_task(client, user, title="second")
+        engine: AsyncEngine = app.state.engine
+        async with engine.connect() as other:
+            transaction = await other.begin()
+            lock = "SELECT id FROM tasks WHERE id = :id FOR UPDATE"
+            await other.execute(text(lock), {"id": second["id"]})
+            request = asyncio.create_task(
+                _bulk(
+                    client,
+                    user,
+                    [
+                        {"op": "update", "id": first["id"], "version": 1, "data": {"title": "a"}},
+                        {"op": "update", "id": second["id"], "version": 1, "data": {"title": "b"}},
+                        {"op": "create", "data": {"title": "never"}},
+                    ],
+                )
+            )
+            await _until_a_backend_waits_for_a_lock(engine)
+            # the batch waits for `second`; taking `first` closes the cycle, and PostgreSQL
+            # aborts the batch, whose wait began first
+            await other.execute(text(lock), {"id": first["id"]})
+            response = await request
+            await transaction.rollback()
+
+        assert response.status_code == 409, response.text
+        assert _statuses(response) == [424, 409, 424]
+        assert response.json()["results"][1]["problem"]["type"] == "/problems/conflict"
+        assert await _titles(client, user) == ["first", "second"]
+
+
+async def _until_a_backend_waits_for_a_lock(engine: AsyncEngine) -> None:
+    for _ in range(200):
+        async with engine.connect() as conn:
+            waiting = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+            ).scalar_one()
+        if waiting:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the batch never waited for the lock")
