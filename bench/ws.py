@@ -9,7 +9,8 @@ loop (``bench/ws_floor.py``), measured by the same client the same way.
 
 Environment: ``BENCH_WS_USERS`` (250), ``BENCH_WS_SOCKETS_PER_USER`` (20), ``BENCH_WS_CHANGES``
 (15 per phase), ``BENCH_WS_WORKERS`` (2: each worker holds its share of the sockets and has its
-own LISTEN connection; the floor is one process).
+own LISTEN connection; the floor is one process), ``BENCH_WS_MIX`` (1; 0 skips the crud-mix phase,
+for quick iterations).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ USERS = int(os.environ.get("BENCH_WS_USERS", "250"))
 SOCKETS_PER_USER = int(os.environ.get("BENCH_WS_SOCKETS_PER_USER", "20"))
 CHANGES = int(os.environ.get("BENCH_WS_CHANGES", "15"))
 WORKERS = int(os.environ.get("BENCH_WS_WORKERS", "2"))
+MIX = os.environ.get("BENCH_WS_MIX", "1") != "0"
 PROTOCOL = os.environ.get("BENCH_WS_PROTOCOL")  # e.g. websockets-sansio: uvicorn run directly
 MIX_USERS = 8
 MIX_CONNECTIONS = 16
@@ -265,7 +267,7 @@ def main() -> dict[str, Any]:
         project = _run_client(
             {
                 "mode": "rest",
-                "mix": True,
+                "mix": MIX,
                 "port": int(base.rsplit(":", 1)[1]),
                 "ws_path": "/api/v1/ws",
                 "base_url": str(base),
@@ -305,18 +307,18 @@ def main() -> dict[str, Any]:
     _chart(summary)
     print(_report(summary))
     _check(steady, "steady")
-    _check(project["mix"], "under the crud mix")
+    if MIX:
+        _check(project["mix"], "under the crud mix")
     _check(floor_steady, "floor")
     return summary
 
 
 def _chart(summary: dict[str, Any]) -> None:
     project, floor = summary["project"], summary["floor"]
-    phases = {
-        "Task API, 1 change/s": project["steady"],
-        "Task API + crud mix": project["mix"],
-        "floor (plain loop)": floor["steady"],
-    }
+    phases = {"Task API, 1 change/s": project["steady"]}
+    if "mix" in project:
+        phases["Task API + crud mix"] = project["mix"]
+    phases["floor (plain loop)"] = floor["steady"]
     common.bar_chart(
         "ws",
         common.Chart(
@@ -342,10 +344,13 @@ def _chart(summary: dict[str, Any]) -> None:
 def _report(summary: dict[str, Any]) -> str:
     project, floor = summary["project"], summary["floor"]
     rows = [
-        ["Task API, 1 change/s", *_row(project["steady"]), project["memory_per_connection_kib"]],
-        ["Task API + crud mix", *_row(project["mix"]), project["memory_per_connection_kib"]],
-        ["floor (plain loop)", *_row(floor["steady"]), floor["memory_per_connection_kib"]],
+        ["Task API, 1 change/s", *_row(project["steady"]), project["memory_per_connection_kib"]]
     ]
+    if "mix" in project:
+        rows.append(
+            ["Task API + crud mix", *_row(project["mix"]), project["memory_per_connection_kib"]]
+        )
+    rows.append(["floor (plain loop)", *_row(floor["steady"]), floor["memory_per_connection_kib"]])
     table = common.format_table(["run", "P50 ms", "P95 ms", "P99 ms", "samples", "KiB/conn"], rows)
     return f"{summary['connections']:,} sockets\n{table}"
 

@@ -1,7 +1,13 @@
 """The per-process hub: this process's open sockets, indexed by user and by project.
 
-Each connection has one bounded send queue drained by one sender task, so routing an event is a
-``put_nowait`` per recipient and never waits for a client. Access is decided per connection at
+Routing an event never waits for a client. Each event's text frame is built once
+(``Routed.wire``); a socket served by uvicorn's legacy ``websockets`` protocol gets it written
+straight to its transport, synchronously, in the routing loop (``taskapi.realtime.wire``), and is
+closed with 4429 when its transport's write buffer passes ``SEND_QUEUE_BYTES``. Any other socket,
+or one whose transport is not writable that way yet (handshake still in progress), gets the frame
+in its bounded send queue, drained through the ASGI ``send`` by a sender task started on first use;
+while that queue holds anything (or a send is in flight), later frames queue behind it, so one
+connection's frames always leave in order. Access is decided per connection at
 delivery, mirroring the SQL visibility rule of ``taskapi.events.reader`` in memory: an event with
 ``target_user_id`` goes to that user only; any other event to the connections whose user may read
 ``project_id`` now and is not a member of ``hidden_from_project_id``. Access follows the log: a
@@ -22,18 +28,19 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from taskapi.events.reader import Event, Position
 from taskapi.realtime import protocol
+from taskapi.realtime.wire import Wire, text_frame
 
 log = structlog.get_logger(__name__)
 
 SEND_QUEUE_MESSAGES = 1_100  # a replay (≤ 1,000) plus some live changes
-SEND_QUEUE_BYTES = 4 * 1024 * 1024
+SEND_QUEUE_BYTES = 4 * 1024 * 1024  # also the bound of a transport's write buffer
 CLOSE_GRACE_SECONDS = 15.0  # above the server's close_timeout, after which it aborts
 
 _ids = itertools.count(1)
@@ -45,6 +52,10 @@ class Routed:
 
     event: Event
     frame: str
+    wire: bytes = field(init=False, repr=False)  # the text frame's bytes, the same for everyone
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wire", text_frame(self.frame.encode()))
 
     @property
     def position(self) -> Position:
@@ -62,6 +73,7 @@ class Connection:
         expires_at: float,
         send: Callable[[str], Awaitable[None]],
         close: Callable[[int], Awaitable[None]],
+        wire: Wire | None = None,
     ) -> None:
         self.id = next(_ids)
         self.user_id = user_id
@@ -82,6 +94,8 @@ class Connection:
         self.expiry: asyncio.TimerHandle | None = None
         self._send = send
         self._close = close
+        self.wire = wire
+        self.in_flight = False  # the sender is inside an ASGI send
         self.hub: Hub | None = None
         self.sender: asyncio.Task[None] | None = None
         self.last_frame: str | None = None
@@ -99,10 +113,20 @@ class Connection:
             return set(self.access)
         return self.access & self.subscription
 
-    def enqueue(self, frame: str, *, bounded: bool = True) -> None:
-        """Queues a frame for the sender; a queue past its bound closes the socket (4429)."""
+    def enqueue(self, frame: str, *, bounded: bool = True, wire: bytes | None = None) -> None:
+        """Sends a frame after every earlier one; past the bound the socket is closed (4429).
+
+        Written to the transport at once when it can be (``wire``: the frame's bytes, if already
+        built), else queued for the sender task.
+        """
         if self.close_code is not None:
             return
+        if self.wire is not None and not self.queue and not self.in_flight:
+            buffered = self.wire.write(wire or text_frame(frame.encode()))
+            if buffered is not None:
+                if bounded and buffered > SEND_QUEUE_BYTES:
+                    self.close(protocol.TOO_MANY, "slow")
+                return
         if bounded and (
             len(self.queue) >= SEND_QUEUE_MESSAGES or self.queued_bytes >= SEND_QUEUE_BYTES
         ):
@@ -111,6 +135,8 @@ class Connection:
         self.queue.append(frame)
         self.queued_bytes += len(frame)
         self.wakeup.set()
+        if self.sender is None and self.hub is not None:
+            self.sender = self.hub.spawn(self, self.run_sender())
 
     def received(self) -> bool:
         """Records a client message; False when it is one too many within a second."""
@@ -130,7 +156,7 @@ class Connection:
         self.position = event.position
         if event.target_user_id is not None:
             if event.target_user_id == self.user_id:
-                self.enqueue(routed.frame)
+                self.enqueue(routed.frame, wire=routed.wire)
                 self.follow_access(event)
             return
         if event.project_id not in self.access:
@@ -139,7 +165,7 @@ class Connection:
             return
         if self.subscription is not None and event.project_id not in self.subscription:
             return
-        self.enqueue(routed.frame)
+        self.enqueue(routed.frame, wire=routed.wire)
 
     def follow_access(self, event: Event) -> None:
         """Applies the access change an event carries for this socket's user, if any."""
@@ -185,7 +211,9 @@ class Connection:
                     continue
                 frame = self.queue.popleft()
                 self.queued_bytes -= len(frame)
+                self.in_flight = True
                 await self._send(frame)
+                self.in_flight = False
         except Exception:
             return  # the peer is gone: the receiving side sees the disconnect and cleans up
 
@@ -217,7 +245,7 @@ class Hub:
     # ---------------------------------------------------------------- registry
 
     def add(self, conn: Connection) -> None:
-        """Registers a socket (syncing) and starts its sender; the oldest past the cap gets 4429."""
+        """Registers a socket (syncing); the user's oldest socket past the cap gets 4429."""
         conn.hub = self
         self.connections.add(conn)
         sockets = self.by_user.setdefault(conn.user_id, [])
@@ -226,7 +254,6 @@ class Hub:
         open_ = [c for c in sockets if c.close_code is None]
         for oldest in open_[: max(0, len(open_) - self.max_per_user)]:
             oldest.close(protocol.TOO_MANY, "too many sockets")
-        conn.sender = self._spawn(conn, conn.run_sender())
 
     def go_live(self, conn: Connection, *, position: Position) -> None:
         """Starts the live stream after ``position``: the events kept while syncing come first."""
@@ -277,7 +304,7 @@ class Hub:
             conn.expiry.cancel()
             conn.expiry = None
         log.info("ws.close", connection=conn.id, code=code, reason=reason or None)
-        self._spawn(conn, conn.send_close())
+        self.spawn(conn, conn.send_close())
 
     async def remove(self, conn: Connection) -> None:
         """Forgets a socket on any way out: every index, its timer, and its tasks."""
@@ -309,7 +336,8 @@ class Hub:
         conn.hub = None
         conn.pending = None
 
-    def _spawn(self, conn: Connection, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def spawn(self, conn: Connection, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Runs ``work`` as one of ``conn``'s tasks (awaited by ``remove``)."""
         task = asyncio.create_task(work)
         tasks = self.tasks.setdefault(conn, [])
         tasks.append(task)

@@ -31,6 +31,7 @@ from taskapi.events.reader import EventCursors, Position, current_position, even
 from taskapi.projects.access import READABLE_PROJECT_IDS
 from taskapi.realtime import protocol
 from taskapi.realtime.hub import Connection, Hub
+from taskapi.realtime.wire import wire_of
 
 _READABLE = text(READABLE_PROJECT_IDS)
 
@@ -73,6 +74,7 @@ class Stream:
             expires_at=claims.expires_at,
             send=ws.send_text,
             close=close,
+            wire=wire_of(ws),
         )
         self.hub.add(conn)  # first, so no revocation or event falls between the checks below
         try:
