@@ -187,3 +187,14 @@ class TestRegisterDescription:
         assert responses["409"]["content"] == {
             PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}
         }
+
+
+class TestImpossiblePathId:
+    async def test_is_not_found_even_with_a_bad_body(
+        self, client: httpx.AsyncClient, user: Any
+    ) -> None:
+        response = await client.patch(
+            "/api/v1/projects/not-a-uuid", json={"unknown": 1}, headers=user.headers
+        )
+        assert response.status_code == 404
+        assert response.json()["type"] == "/problems/not-found"

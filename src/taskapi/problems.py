@@ -81,8 +81,8 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     errors = _validation_errors(exc)
     if any(error["type"] == "json_invalid" for error in errors):
         return _render(request, MalformedRequest("The request body is not valid JSON"))
-    if errors and all(error["loc"][:1] == ["path"] for error in errors):
-        # an id in the path that cannot exist is simply not found (API.md §1)
+    if any(error["loc"][:1] == ["path"] for error in errors):
+        # an id in the path that cannot exist is simply not found (API.md §1), whatever the body
         return _render(request, NotFound("No such resource"))
     return _render(request, ValidationFailed(errors))
 
