@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pydantic
@@ -119,6 +119,7 @@ async def run(
     # the events of all operations go in one statement at the end (same rows, same order)
     with access.roles_read_once():
         async with writer.deferred(conn) as pending_events:
+            creates = _Creates()
             for index, operation in enumerate(operations):
                 if atomic and outcomes and outcomes[-1].aborted:
                     # the database refused the transaction (a deadlock): nothing more can run
@@ -126,6 +127,13 @@ async def run(
                         Outcome(index, operation["op"], operation.get("ref"), NOT_APPLIED)
                     )
                     continue
+                if atomic and operation["op"] == "create":
+                    # checked now, inserted with the next creates in one statement
+                    outcomes.append(
+                        await _plan(conn, actor_id, index, operation, refs, creates, inbox=inbox)
+                    )
+                    continue
+                await creates.insert(conn, actor_id, outcomes)
                 applied_events = len(pending_events)
                 outcome = await _outcome(
                     conn, actor_id, index, operation, refs, atomic=atomic, inbox=inbox
@@ -133,6 +141,7 @@ async def run(
                 if outcome.failed:
                     del pending_events[applied_events:]
                 outcomes.append(outcome)
+            await creates.insert(conn, actor_id, outcomes)
             if atomic and any(outcome.failed for outcome in outcomes):
                 pending_events.clear()  # rolled back by the caller: not worth writing
     if atomic and any(outcome.failed for outcome in outcomes):
@@ -144,6 +153,74 @@ async def run(
             for outcome in outcomes
         ]
     return outcomes
+
+
+class _Creates:
+    """The run of consecutive creates checked but not inserted yet (atomic batches)."""
+
+    def __init__(self) -> None:
+        self.plans: dict[uuid.UUID, service.PlannedCreate] = {}
+        self.indexes: list[int] = []  # of their outcomes
+
+    async def insert(
+        self, conn: AsyncConnection, actor_id: uuid.UUID, outcomes: list[Outcome]
+    ) -> None:
+        """Inserts the run (one statement) and completes its outcomes with the tasks."""
+        if not self.plans:
+            return
+        plans, indexes = list(self.plans.values()), self.indexes
+        self.plans, self.indexes = {}, []
+        if any(outcome.aborted for outcome in outcomes):
+            return  # the transaction is unusable; the batch is rejected anyway
+        try:
+            tasks = await service.create_planned(conn, actor_id=actor_id, plans=plans)
+        except AppError as exc:
+            # the database aborted the statement (a deadlock): the run's first create failed
+            first = outcomes[indexes[0]]
+            outcomes[indexes[0]] = Outcome(
+                first.index,
+                first.op,
+                first.ref,
+                exc.status,
+                error=exc,
+                aborted=isinstance(exc.__context__, DBAPIError),
+            )
+            return
+        for index, task in zip(indexes, tasks, strict=True):
+            outcomes[index] = replace(outcomes[index], task=task)
+
+
+async def _plan(
+    conn: AsyncConnection,
+    actor_id: uuid.UUID,
+    index: int,
+    operation: Mapping[str, Any],
+    refs: _Refs,
+    creates: _Creates,
+    *,
+    inbox: uuid.UUID | None,
+) -> Outcome:
+    """Checks one create of an atomic batch like the single call, for ``creates`` to insert."""
+    ref: str | None = operation.get("ref")
+    try:
+        data = _create_data(operation, index, refs, inbox)
+        plan = await service.plan_create(conn, actor_id=actor_id, data=data, planned=creates.plans)
+    except _DependencyFailed:
+        if ref is not None:
+            refs.failed.add(ref)
+        return Outcome(index, "create", ref, NOT_APPLIED)
+    except AppError as exc:
+        if ref is not None:
+            refs.failed.add(ref)
+        aborted = isinstance(exc.__context__, DBAPIError)
+        return Outcome(
+            index, "create", ref, exc.status, error=_located(exc, index), aborted=aborted
+        )
+    if ref is not None:
+        refs.ids[ref] = plan.id
+    creates.plans[plan.id] = plan
+    creates.indexes.append(index)
+    return Outcome(index, "create", ref, 201)
 
 
 async def _outcome(
@@ -199,14 +276,7 @@ async def _apply(
     kind = operation["op"]
     at: list[str | int] = ["body", "operations", index]
     if kind == "create":
-        data = dict(operation["data"])
-        if data.get("project_id") is None and inbox is not None:
-            data["project_id"] = inbox  # what the single call does without a project_id
-        if "parent_id" in data:
-            data["parent_id"] = refs.resolve(
-                data["parent_id"], [*at, "data", "parent_id"], path_id=False
-            )
-        create = _validated_create(data, index)
+        create = _create_data(operation, index, refs, inbox)
         return 201, await service.create_task(conn, actor_id=actor_id, data=create)
     task_id = _task_id(refs, operation["id"], [*at, "id"])
     if kind == "update":
@@ -237,6 +307,19 @@ def _task_id(refs: _Refs, value: str, loc: list[str | int]) -> uuid.UUID:
     if isinstance(resolved, uuid.UUID):
         return resolved
     return uuid.UUID(resolved)
+
+
+def _create_data(
+    operation: Mapping[str, Any], index: int, refs: _Refs, inbox: uuid.UUID | None
+) -> TaskCreate:
+    data = dict(operation["data"])
+    if data.get("project_id") is None and inbox is not None:
+        data["project_id"] = inbox  # what the single call does without a project_id
+    if "parent_id" in data:
+        data["parent_id"] = refs.resolve(
+            data["parent_id"], ["body", "operations", index, "data", "parent_id"], path_id=False
+        )
+    return _validated_create(data, index)
 
 
 def _validated_create(data: dict[str, Any], index: int) -> TaskCreate:

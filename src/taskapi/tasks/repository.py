@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -206,20 +207,43 @@ async def descendant_ids(
     return list(result.scalars())
 
 
-async def insert_task(conn: AsyncConnection, values: dict[str, Any]) -> Any:
-    result = await conn.execute(
-        text(
-            "INSERT INTO tasks AS t (id, project_id, parent_id, title, description, status,"
-            " priority, due_at, due_date, due_sort, tags, tag_keys, assignee_id, completed_at,"
-            " created_by)"
-            " VALUES (:id, :project_id, :parent_id, :title, :description, :status, :priority,"
-            " :due_at, :due_date, :due_sort, :tags, :tag_keys, :assignee_id,"
-            " CASE WHEN :status = 'done' THEN now() END, :created_by)"
-            f" RETURNING {COLUMNS}"
-        ),
-        values,
+_INSERTED = (
+    ("id", "uuid"),
+    ("project_id", "uuid"),
+    ("parent_id", "uuid"),
+    ("title", "text"),
+    ("description", "text"),
+    ("status", "text"),
+    ("priority", "smallint"),
+    ("due_at", "timestamptz"),
+    ("due_date", "date"),
+    ("due_sort", "timestamptz"),
+    ("tags", "text[]"),
+    ("tag_keys", "text[]"),
+    ("assignee_id", "uuid"),
+    ("created_by", "uuid"),
+)
+_INSERT_MANY = text(
+    "INSERT INTO tasks AS t (id, project_id, parent_id, title, description, status, priority,"
+    " due_at, due_date, due_sort, tags, tag_keys, assignee_id, completed_at, created_by)"
+    " SELECT r.id, r.project_id, r.parent_id, r.title, r.description, r.status, r.priority,"
+    " r.due_at, r.due_date, r.due_sort, r.tags, r.tag_keys, r.assignee_id,"
+    " CASE WHEN r.status = 'done' THEN now() END, r.created_by"
+    " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r("
+    + ", ".join(f"{name} {kind}" for name, kind in _INSERTED)
+    + f") RETURNING {COLUMNS}"
+)
+
+
+async def insert_tasks(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[Any]:
+    """Inserts the rows in one statement (one may be the parent of a later one); returns them
+    in the same order."""
+    payload = orjson.dumps(
+        [{name: row[name] for name, _ in _INSERTED} for row in rows], default=str
     )
-    return result.one()
+    result = await conn.execute(_INSERT_MANY, {"rows": payload.decode()})
+    by_id = {str(inserted.id): inserted for inserted in result}
+    return [by_id[str(row["id"])] for row in rows]
 
 
 async def update_task(conn: AsyncConnection, *, task_id: uuid.UUID, values: dict[str, Any]) -> Any:

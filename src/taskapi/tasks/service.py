@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal, ParamSpec, TypeVar
@@ -125,6 +125,40 @@ async def create_task(
     conn: AsyncConnection, *, actor_id: uuid.UUID, data: TaskCreate
 ) -> dict[str, Any]:
     """Creates a task (in the actor's Inbox without ``project_id``); returns its JSON."""
+    planned = await plan_create(conn, actor_id=actor_id, data=data)
+    (task,) = await create_planned(conn, actor_id=actor_id, plans=[planned])
+    return task
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCreate:
+    """A create that passed every check (access, parent, assignee): the row to insert."""
+
+    row: dict[str, Any]
+
+    @property
+    def id(self) -> uuid.UUID:
+        task_id: uuid.UUID = self.row["id"]
+        return task_id
+
+    @property
+    def project_id(self) -> uuid.UUID:
+        project_id: uuid.UUID = self.row["project_id"]
+        return project_id
+
+
+@_conflict_on_deadlock
+async def plan_create(
+    conn: AsyncConnection,
+    *,
+    actor_id: uuid.UUID,
+    data: TaskCreate,
+    planned: Mapping[uuid.UUID, PlannedCreate] | None = None,
+) -> PlannedCreate:
+    """Checks a create and gives the row to insert with ``create_planned``; writes nothing.
+
+    ``planned`` holds creates checked earlier in the same batch but not inserted yet: a parent
+    among them is the actor's own new task (its project is known, no lock needed)."""
     if data.project_id is None:
         project_id = await repository.inbox_id(conn, user_id=actor_id)
         if project_id is None:
@@ -138,13 +172,20 @@ async def create_task(
     if data.due_at is not None and data.due_date is not None:
         raise _body_error("due_date", "Give due_at or due_date, not both")
     if data.parent_id is not None:
-        await _check_parent(
-            conn, actor_id=actor_id, parent_id=data.parent_id, project_id=project_id, task_id=None
-        )
+        parent = None if planned is None else planned.get(data.parent_id)
+        if parent is None:
+            await _check_parent(
+                conn,
+                actor_id=actor_id,
+                parent_id=data.parent_id,
+                project_id=project_id,
+                task_id=None,
+            )
+        elif parent.project_id != project_id:
+            raise _body_error("parent_id", "The parent must be a task of the same project")
     if data.assignee_id is not None:
         await _check_assignee(conn, assignee_id=data.assignee_id, project_id=project_id)
-    row = await repository.insert_task(
-        conn,
+    return PlannedCreate(
         {
             "id": uuid7(),
             "project_id": project_id,
@@ -160,21 +201,32 @@ async def create_task(
             "tag_keys": _tag_keys(data.tags),
             "assignee_id": data.assignee_id,
             "created_by": actor_id,
-        },
+        }
     )
-    task = task_json(row)
-    await writer.record(
-        conn,
-        type="task.created",
-        entity="task",
-        entity_id=row.id,
-        project_id=row.project_id,
-        version=row.version,
-        actor_id=actor_id,
-        data=task,
-        changes={name: {"before": None, "after": value} for name, value in task.items()},
-    )
-    return task
+
+
+@_conflict_on_deadlock
+async def create_planned(
+    conn: AsyncConnection, *, actor_id: uuid.UUID, plans: Sequence[PlannedCreate]
+) -> list[dict[str, Any]]:
+    """Inserts checked creates in one statement, each with its ``task.created`` event, in order;
+    returns their JSON."""
+    tasks: list[dict[str, Any]] = []
+    for row in await repository.insert_tasks(conn, [plan.row for plan in plans]):
+        task = task_json(row)
+        await writer.record(
+            conn,
+            type="task.created",
+            entity="task",
+            entity_id=row.id,
+            project_id=row.project_id,
+            version=row.version,
+            actor_id=actor_id,
+            data=task,
+            changes={name: {"before": None, "after": value} for name, value in task.items()},
+        )
+        tasks.append(task)
+    return tasks
 
 
 def _validated_patch(patch: Mapping[str, Any]) -> dict[str, Any]:
