@@ -105,6 +105,8 @@ def serve(
             http="httptools",
             ws="websockets",
             ws_per_message_deflate=False,
+            ws_max_size=65536,  # API.md §8: larger messages close with 1009 at the protocol
+            ws_ping_interval=None,  # the heartbeat is the client's ping and the idle sweep
             access_log=False,
             log_config=None,
             timeout_graceful_shutdown=10,

@@ -79,6 +79,8 @@ def inprocess_server(
         port=port,
         ws="websockets",
         ws_per_message_deflate=False,
+        ws_max_size=65536,
+        ws_ping_interval=None,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
