@@ -88,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Tasks in shared projects, with live updates, delta sync and full-text search.",
         lifespan=lifespan,
+        # no OpenTelemetry providers are configured: skip the per-request check for them
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.startup_hooks = [realtime_lifespan]
