@@ -74,6 +74,16 @@ class WsClient(asyncio.Protocol):
         now = time.perf_counter()
         buffer = self.buffer
         if self.upgraded and not buffer:  # the usual case: whole frames, nothing carried over
+            if (
+                len(data) > 1
+                and data[0] == 0x81
+                and (
+                    (data[1] < 126 and len(data) == 2 + data[1])
+                    or (data[1] == 126 and len(data) == 4 + int.from_bytes(data[2:4], "big"))
+                )
+            ):  # exactly one text frame (a change is a few hundred bytes)
+                self._text(data[2:] if data[1] < 126 else data[4:], now)
+                return
             offset = self._frames(data, now)
             if offset < len(data):
                 buffer += data[offset:]

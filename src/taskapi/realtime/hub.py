@@ -53,13 +53,11 @@ class Routed:
     event: Event
     frame: str
     wire: bytes = field(init=False, repr=False)  # the text frame's bytes, the same for everyone
+    position: Position = field(init=False, repr=False)  # built once, compared per socket
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wire", text_frame(self.frame.encode()))
-
-    @property
-    def position(self) -> Position:
-        return self.event.position
+        object.__setattr__(self, "position", self.event.position)
 
 
 class Connection:
@@ -151,9 +149,10 @@ class Connection:
     def apply(self, routed: Routed) -> None:
         """Delivers one event if this socket may see it now, and follows access changes."""
         event = routed.event
-        if event.position <= self.position:
+        position = routed.position
+        if position <= self.position:
             return  # already delivered (or replayed) on this socket
-        self.position = event.position
+        self.position = position
         if event.target_user_id is not None:
             if event.target_user_id == self.user_id:
                 self.enqueue(routed.frame, wire=routed.wire)
