@@ -7,7 +7,9 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.fixtures.factories import UserSession
@@ -296,6 +298,7 @@ class TestBulkCreateRuns:
                         {"op": "update", "id": first["id"], "version": 1, "data": {"title": "a"}},
                         {"op": "create", "data": {"title": "one"}},
                         {"op": "create", "data": {"title": "two"}},
+                        {"op": "delete", "id": first["id"]},
                     ],
                 )
             )
@@ -309,9 +312,46 @@ class TestBulkCreateRuns:
 
         assert response.status_code == 409, response.text
         results = response.json()["results"]
-        assert [r["status"] for r in results] == [424, 409, 424]
+        assert [r["status"] for r in results] == [424, 409, 424, 424]
         assert results[1]["problem"]["type"] == "/problems/conflict"
         assert await _task_count(app, user) == (1, 1)
+
+    async def test_non_atomic_run_aborted_by_a_deadlock_is_done_again_one_by_one(
+        self, app: Any, client: httpx.AsyncClient, user: UserSession
+    ) -> None:
+        first = await create_task(client, user, title="first")
+        parent = await create_task(client, user, title="parent")
+        lock = "SELECT id FROM tasks WHERE id = :id FOR UPDATE"
+        engine: AsyncEngine = app.state.engine
+        async with engine.connect() as other:
+            transaction = await other.begin()
+            await other.execute(text(lock), {"id": parent["id"]})
+            request = asyncio.create_task(
+                _bulk(
+                    client,
+                    user,
+                    [
+                        {"op": "update", "id": first["id"], "version": 1, "data": {"title": "a"}},
+                        {"op": "create", "data": {"title": "child", "parent_id": parent["id"]}},
+                        {"op": "create", "data": {"title": "two"}},
+                    ],
+                    atomic=False,
+                )
+            )
+            await _until_a_backend_waits_for_a_lock(engine)
+            # the batch holds `first` and waits for `parent`: PostgreSQL aborts the batch's
+            # check of the child (its wait began first); done again alone, it waits again, and
+            # this time this transaction, which has waited longer, is the one aborted
+            with pytest.raises(DBAPIError):
+                await other.execute(text(lock), {"id": first["id"]})
+            await transaction.rollback()
+            response = await request
+
+        assert response.status_code == 200, response.text
+        results = response.json()["results"]
+        assert [r["status"] for r in results] == [200, 201, 201]
+        assert results[1]["task"]["parent_id"] == parent["id"]
+        assert await _task_count(app, user) == (4, 5)
 
 
 async def _until_a_backend_waits_for_a_lock(engine: AsyncEngine) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pydantic
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 
 from taskapi.errors import AppError, ValidationFailed
 from taskapi.events import writer
@@ -82,6 +82,11 @@ class _Refs:
         self.ids: dict[str, uuid.UUID] = {}
         self.failed: set[str] = set()
 
+    def copy(self) -> _Refs:
+        copied = _Refs()
+        copied.ids, copied.failed = dict(self.ids), set(self.failed)
+        return copied
+
     def resolve(self, value: Any, loc: list[str | int], *, path_id: bool) -> Any:
         """A UUID for a UUID or a known ref; other values pass through for the schema to judge."""
         if not isinstance(value, str) or is_uuid(value):
@@ -119,21 +124,22 @@ async def run(
     # the events of all operations go in one statement at the end (same rows, same order)
     with access.roles_read_once():
         async with writer.deferred(conn) as pending_events:
-            creates = _Creates()
+            creates = _Creates(
+                conn, actor_id, refs, outcomes, pending_events, atomic=atomic, inbox=inbox
+            )
             for index, operation in enumerate(operations):
-                if atomic and outcomes and outcomes[-1].aborted:
+                if operation["op"] != "create":
+                    await creates.insert()  # the creates before it are written first
+                if atomic and (creates.aborted or (outcomes and outcomes[-1].aborted)):
                     # the database refused the transaction (a deadlock): nothing more can run
                     outcomes.append(
                         Outcome(index, operation["op"], operation.get("ref"), NOT_APPLIED)
                     )
                     continue
-                if atomic and operation["op"] == "create":
+                if operation["op"] == "create":
                     # checked now, inserted with the next creates in one statement
-                    outcomes.append(
-                        await _plan(conn, actor_id, index, operation, refs, creates, inbox=inbox)
-                    )
+                    await creates.add(index, operation)
                     continue
-                await creates.insert(conn, actor_id, outcomes)
                 applied_events = len(pending_events)
                 outcome = await _outcome(
                     conn, actor_id, index, operation, refs, atomic=atomic, inbox=inbox
@@ -141,7 +147,7 @@ async def run(
                 if outcome.failed:
                     del pending_events[applied_events:]
                 outcomes.append(outcome)
-            await creates.insert(conn, actor_id, outcomes)
+            await creates.insert()
             if atomic and any(outcome.failed for outcome in outcomes):
                 pending_events.clear()  # rolled back by the caller: not worth writing
     if atomic and any(outcome.failed for outcome in outcomes):
@@ -156,71 +162,130 @@ async def run(
 
 
 class _Creates:
-    """The run of consecutive creates checked but not inserted yet (atomic batches)."""
+    """The run of consecutive creates checked but not inserted yet.
 
-    def __init__(self) -> None:
-        self.plans: dict[uuid.UUID, service.PlannedCreate] = {}
-        self.indexes: list[int] = []  # of their outcomes
+    Each create is checked like the single call and its failure reported at its own index; the
+    valid ones are inserted together when the run ends. Not atomic, the run has one savepoint:
+    should the database abort a statement in it (a deadlock), the run is rolled back and done
+    again with one savepoint per operation, so that each still stands alone.
+    """
 
-    async def insert(
-        self, conn: AsyncConnection, actor_id: uuid.UUID, outcomes: list[Outcome]
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        actor_id: uuid.UUID,
+        refs: _Refs,
+        outcomes: list[Outcome],
+        pending_events: list[dict[str, Any]],
+        *,
+        atomic: bool,
+        inbox: uuid.UUID | None,
     ) -> None:
-        """Inserts the run (one statement) and completes its outcomes with the tasks."""
-        if not self.plans:
+        self.conn, self.actor_id, self.refs, self.outcomes = conn, actor_id, refs, outcomes
+        self.pending_events, self.atomic, self.inbox = pending_events, atomic, inbox
+        self.plans: dict[uuid.UUID, service.PlannedCreate] = {}
+        self.indexes: list[int] = []  # of the planned creates' outcomes
+        self.run: list[tuple[int, Mapping[str, Any]]] = []  # every create of the run
+        self.savepoint: AsyncTransaction | None = None
+        self.refs_before = _Refs()
+        self.events_before = 0
+        self.aborted = False  # atomic: the database aborted the transaction
+
+    async def add(self, index: int, operation: Mapping[str, Any]) -> None:
+        """Checks one create; appends its outcome (201 until inserted, or its failure)."""
+        if not self.run:
+            if not self.atomic:
+                self.savepoint = await self.conn.begin_nested()
+            self.refs_before = self.refs.copy()
+            self.events_before = len(self.pending_events)
+        self.run.append((index, operation))
+        outcome = await self._plan(index, operation)
+        self.outcomes.append(outcome)
+        if outcome.aborted:
+            if self.atomic:
+                self.aborted = True
+            else:
+                await self._one_by_one()
+
+    async def insert(self) -> None:
+        """Inserts the run's valid creates (one statement) and completes their outcomes."""
+        if not self.run:
             return
-        plans, indexes = list(self.plans.values()), self.indexes
-        self.plans, self.indexes = {}, []
-        if any(outcome.aborted for outcome in outcomes):
-            return  # the transaction is unusable; the batch is rejected anyway
-        try:
-            tasks = await service.create_planned(conn, actor_id=actor_id, plans=plans)
-        except AppError as exc:
-            # the database aborted the statement (a deadlock): the run's first create failed
-            first = outcomes[indexes[0]]
-            outcomes[indexes[0]] = Outcome(
-                first.index,
-                first.op,
-                first.ref,
-                exc.status,
-                error=exc,
-                aborted=isinstance(exc.__context__, DBAPIError),
+        if self.plans and not self.aborted:
+            try:
+                tasks = await service.create_planned(
+                    self.conn, actor_id=self.actor_id, plans=list(self.plans.values())
+                )
+            except AppError as exc:
+                if not self.atomic:
+                    await self._one_by_one()
+                    return
+                # the database aborted the statement (a deadlock): the run's first create failed
+                first = self.outcomes[self.indexes[0]]
+                self.aborted = isinstance(exc.__context__, DBAPIError)
+                self.outcomes[self.indexes[0]] = Outcome(
+                    first.index, first.op, first.ref, exc.status, error=exc, aborted=self.aborted
+                )
+                self._reset()
+                return
+            for index, task in zip(self.indexes, tasks, strict=True):
+                self.outcomes[index] = replace(self.outcomes[index], task=task)
+        if self.savepoint is not None:
+            await self.savepoint.commit()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.plans, self.indexes, self.run, self.savepoint = {}, [], [], None
+
+    async def _one_by_one(self) -> None:
+        """Rolls the run back and applies its creates again, each in a savepoint of its own."""
+        run, savepoint = self.run, self.savepoint
+        assert savepoint is not None
+        self._reset()
+        await savepoint.rollback()
+        del self.pending_events[self.events_before :]
+        del self.outcomes[run[0][0] :]
+        self.refs.ids, self.refs.failed = self.refs_before.ids, self.refs_before.failed
+        for index, operation in run:
+            applied_events = len(self.pending_events)
+            outcome = await _outcome(
+                self.conn,
+                self.actor_id,
+                index,
+                operation,
+                self.refs,
+                atomic=False,
+                inbox=self.inbox,
             )
-            return
-        for index, task in zip(indexes, tasks, strict=True):
-            outcomes[index] = replace(outcomes[index], task=task)
+            if outcome.failed:
+                del self.pending_events[applied_events:]
+            self.outcomes.append(outcome)
 
-
-async def _plan(
-    conn: AsyncConnection,
-    actor_id: uuid.UUID,
-    index: int,
-    operation: Mapping[str, Any],
-    refs: _Refs,
-    creates: _Creates,
-    *,
-    inbox: uuid.UUID | None,
-) -> Outcome:
-    """Checks one create of an atomic batch like the single call, for ``creates`` to insert."""
-    ref: str | None = operation.get("ref")
-    try:
-        data = _create_data(operation, index, refs, inbox)
-        plan = await service.plan_create(conn, actor_id=actor_id, data=data, planned=creates.plans)
-    except _DependencyFailed:
+    async def _plan(self, index: int, operation: Mapping[str, Any]) -> Outcome:
+        """Checks one create like the single call, for ``insert`` to write."""
+        ref: str | None = operation.get("ref")
+        try:
+            data = _create_data(operation, index, self.refs, self.inbox)
+            plan = await service.plan_create(
+                self.conn, actor_id=self.actor_id, data=data, planned=self.plans
+            )
+        except _DependencyFailed as failed:
+            if ref is not None:
+                self.refs.failed.add(ref)
+            error = None if self.atomic else _dependency_error(index, failed)
+            return Outcome(index, "create", ref, NOT_APPLIED, error=error)
+        except AppError as exc:
+            if ref is not None:
+                self.refs.failed.add(ref)
+            aborted = isinstance(exc.__context__, DBAPIError)
+            return Outcome(
+                index, "create", ref, exc.status, error=_located(exc, index), aborted=aborted
+            )
         if ref is not None:
-            refs.failed.add(ref)
-        return Outcome(index, "create", ref, NOT_APPLIED)
-    except AppError as exc:
-        if ref is not None:
-            refs.failed.add(ref)
-        aborted = isinstance(exc.__context__, DBAPIError)
-        return Outcome(
-            index, "create", ref, exc.status, error=_located(exc, index), aborted=aborted
-        )
-    if ref is not None:
-        refs.ids[ref] = plan.id
-    creates.plans[plan.id] = plan
-    creates.indexes.append(index)
-    return Outcome(index, "create", ref, 201)
+            self.refs.ids[ref] = plan.id
+        self.plans[plan.id] = plan
+        self.indexes.append(index)
+        return Outcome(index, "create", ref, 201)
 
 
 async def _outcome(
@@ -245,13 +310,7 @@ async def _outcome(
     except _DependencyFailed as failed:
         if ref is not None:
             refs.failed.add(ref)
-        error: AppError | None = None
-        if not atomic:
-            error = ValidationFailed.at(
-                ["body", "operations", index],
-                f"ref {failed.args[0]!r} names a create that failed",
-                "ref_failed",
-            )
+        error = None if atomic else _dependency_error(index, failed)
         return Outcome(index, kind, ref, NOT_APPLIED, error=error)
     except AppError as exc:
         if ref is not None:
@@ -300,6 +359,14 @@ async def _apply(
         )
         return 204, None
     return 200, await service.restore_task(conn, actor_id=actor_id, task_id=task_id)
+
+
+def _dependency_error(index: int, failed: _DependencyFailed) -> AppError:
+    return ValidationFailed.at(
+        ["body", "operations", index],
+        f"ref {failed.args[0]!r} names a create that failed",
+        "ref_failed",
+    )
 
 
 def _task_id(refs: _Refs, value: str, loc: list[str | int]) -> uuid.UUID:
