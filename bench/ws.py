@@ -8,9 +8,10 @@ the same run: a bare ``websockets`` server that sends each message to every sock
 loop (``bench/ws_floor.py``), measured by the same client the same way.
 
 Environment: ``BENCH_WS_USERS`` (250), ``BENCH_WS_SOCKETS_PER_USER`` (20), ``BENCH_WS_CHANGES``
-(15 per phase), ``BENCH_WS_WORKERS`` (2: each worker holds its share of the sockets and has its
-own LISTEN connection; the floor is one process), ``BENCH_WS_MIX`` (1; 0 skips the crud-mix phase,
-for quick iterations).
+(15 per phase), ``BENCH_WS_WORKERS`` (1, like the floor: on this 2-core box the load client
+needs the other core to receive; with 2, each worker holds its share of the sockets and has its
+own LISTEN connection, and the three processes contend for 2 cores), ``BENCH_WS_MIX`` (1; 0 skips
+the crud-mix phase, for quick iterations).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from taskapi.db import EmbeddedPostgres
 USERS = int(os.environ.get("BENCH_WS_USERS", "250"))
 SOCKETS_PER_USER = int(os.environ.get("BENCH_WS_SOCKETS_PER_USER", "20"))
 CHANGES = int(os.environ.get("BENCH_WS_CHANGES", "15"))
-WORKERS = int(os.environ.get("BENCH_WS_WORKERS", "2"))
+WORKERS = int(os.environ.get("BENCH_WS_WORKERS", "1"))
 MIX = os.environ.get("BENCH_WS_MIX", "1") != "0"
 PROTOCOL = os.environ.get("BENCH_WS_PROTOCOL")  # e.g. websockets-sansio: uvicorn run directly
 MIX_USERS = 8
