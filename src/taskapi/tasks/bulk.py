@@ -125,7 +125,14 @@ async def run(
     with access.roles_read_once():
         async with writer.deferred(conn) as pending_events:
             creates = _Creates(
-                conn, actor_id, refs, outcomes, pending_events, atomic=atomic, inbox=inbox
+                conn,
+                actor_id,
+                operations,
+                refs,
+                outcomes,
+                pending_events,
+                atomic=atomic,
+                inbox=inbox,
             )
             for index, operation in enumerate(operations):
                 if operation["op"] != "create":
@@ -174,6 +181,7 @@ class _Creates:
         self,
         conn: AsyncConnection,
         actor_id: uuid.UUID,
+        operations: Sequence[Mapping[str, Any]],
         refs: _Refs,
         outcomes: list[Outcome],
         pending_events: list[dict[str, Any]],
@@ -190,6 +198,10 @@ class _Creates:
         self.refs_before = _Refs()
         self.events_before = 0
         self.aborted = False  # atomic: the database aborted the transaction
+        self.operations = operations
+        # the run's parents and assignees, read together by its first create
+        self.wanted: tuple[set[uuid.UUID], set[tuple[uuid.UUID, uuid.UUID]]] | None = None
+        self.lookups = service.CreateLookups()
 
     async def add(self, index: int, operation: Mapping[str, Any]) -> None:
         """Checks one create; appends its outcome (201 until inserted, or its failure)."""
@@ -198,6 +210,7 @@ class _Creates:
                 self.savepoint = await self.conn.begin_nested()
             self.refs_before = self.refs.copy()
             self.events_before = len(self.pending_events)
+            self.wanted = self._wanted(index)
         self.run.append((index, operation))
         outcome = await self._plan(index, operation)
         self.outcomes.append(outcome)
@@ -236,6 +249,30 @@ class _Creates:
 
     def _reset(self) -> None:
         self.plans, self.indexes, self.run, self.savepoint = {}, [], [], None
+        self.wanted, self.lookups = None, service.CreateLookups()
+
+    def _wanted(self, start: int) -> tuple[set[uuid.UUID], set[tuple[uuid.UUID, uuid.UUID]]] | None:
+        """The existing parents and the (project, assignee) pairs the run starting at ``start``
+        names; ``None`` if none."""
+        parents: set[uuid.UUID] = set()
+        assignees: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        for operation in self.operations[start:]:
+            if operation["op"] != "create":
+                break
+            data = operation["data"]
+            parent = data.get("parent_id")
+            if isinstance(parent, str):
+                if is_uuid(parent):
+                    parents.add(uuid.UUID(parent))
+                elif parent in self.refs.ids:
+                    parents.add(self.refs.ids[parent])
+            assignee, project = data.get("assignee_id"), data.get("project_id")
+            if isinstance(assignee, str) and is_uuid(assignee):
+                if project is None and self.inbox is not None:
+                    assignees.add((self.inbox, uuid.UUID(assignee)))
+                elif isinstance(project, str) and is_uuid(project):
+                    assignees.add((uuid.UUID(project), uuid.UUID(assignee)))
+        return (parents, assignees) if parents or assignees else None
 
     async def _one_by_one(self) -> None:
         """Rolls the run back and applies its creates again, each in a savepoint of its own."""
@@ -265,9 +302,19 @@ class _Creates:
         """Checks one create like the single call, for ``insert`` to write."""
         ref: str | None = operation.get("ref")
         try:
+            if self.wanted is not None:
+                parent_ids, assignees = self.wanted
+                self.wanted = None
+                self.lookups = await service.look_up_creates(
+                    self.conn, actor_id=self.actor_id, parent_ids=parent_ids, assignees=assignees
+                )
             data = _create_data(operation, index, self.refs, self.inbox)
             plan = await service.plan_create(
-                self.conn, actor_id=self.actor_id, data=data, planned=self.plans
+                self.conn,
+                actor_id=self.actor_id,
+                data=data,
+                planned=self.plans,
+                lookups=self.lookups,
             )
         except _DependencyFailed as failed:
             if ref is not None:

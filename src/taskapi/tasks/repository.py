@@ -173,6 +173,36 @@ async def lock_parent(conn: AsyncConnection, *, user_id: uuid.UUID, parent_id: u
     return result.one_or_none()
 
 
+async def lock_parents(
+    conn: AsyncConnection, *, user_id: uuid.UUID, parent_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """``lock_parent`` for many: the project of each live, visible one; locked against deletion."""
+    result = await conn.execute(
+        text(
+            f"SELECT t.id, t.project_id FROM tasks t{_MEMBER_JOIN}"
+            " WHERE t.id = ANY(:ids) AND t.deleted_at IS NULL ORDER BY t.id FOR SHARE OF t"
+        ),
+        {"user_id": user_id, "ids": list(parent_ids)},
+    )
+    return {row.id: row.project_id for row in result}
+
+
+async def members(
+    conn: AsyncConnection, *, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """``is_member`` for many: the (project, user) pairs where the user is an active member."""
+    result = await conn.execute(
+        text(
+            "SELECT m.project_id, m.user_id FROM project_members m JOIN users u ON u.id = m.user_id"
+            " JOIN unnest(CAST(:project_ids AS uuid[]), CAST(:user_ids AS uuid[])) AS q(p, u)"
+            " ON m.project_id = q.p AND m.user_id = q.u"
+            " WHERE m.removed_at IS NULL AND u.deleted_at IS NULL"
+        ),
+        {"project_ids": [pair[0] for pair in pairs], "user_ids": [pair[1] for pair in pairs]},
+    )
+    return {(row.project_id, row.user_id) for row in result}
+
+
 async def is_ancestor_or_self(
     conn: AsyncConnection, *, ancestor_id: uuid.UUID, task_id: uuid.UUID
 ) -> bool:

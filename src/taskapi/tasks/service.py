@@ -74,6 +74,20 @@ def _body_error(field_name: str, msg: str, type_: str = "value_error") -> Valida
     return ValidationFailed.at(["body", field_name], msg, type_)
 
 
+@dataclass(frozen=True, slots=True)
+class CreateLookups:
+    """What a run of creates checks, read in one go: the parents asked for (locked, with their
+    project if live and visible) and the assignee memberships asked for."""
+
+    parents_asked: frozenset[uuid.UUID] = frozenset()
+    parents: Mapping[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    members_asked: frozenset[tuple[uuid.UUID, uuid.UUID]] = frozenset()
+    members: frozenset[tuple[uuid.UUID, uuid.UUID]] = frozenset()
+
+
+_NO_LOOKUPS = CreateLookups()
+
+
 async def _check_parent(
     conn: AsyncConnection,
     *,
@@ -81,11 +95,16 @@ async def _check_parent(
     parent_id: uuid.UUID,
     project_id: uuid.UUID,
     task_id: uuid.UUID | None,
+    lookups: CreateLookups = _NO_LOOKUPS,
 ) -> None:
-    parent = await repository.lock_parent(conn, user_id=actor_id, parent_id=parent_id)
-    if parent is None:
+    if parent_id in lookups.parents_asked:
+        parent_project = lookups.parents.get(parent_id)
+    else:
+        parent = await repository.lock_parent(conn, user_id=actor_id, parent_id=parent_id)
+        parent_project = None if parent is None else parent.project_id
+    if parent_project is None:
         raise _body_error("parent_id", "No such task")
-    if parent.project_id != project_id:
+    if parent_project != project_id:
         raise _body_error("parent_id", "The parent must be a task of the same project")
     if task_id is not None and await repository.is_ancestor_or_self(
         conn, ancestor_id=task_id, task_id=parent_id
@@ -94,9 +113,18 @@ async def _check_parent(
 
 
 async def _check_assignee(
-    conn: AsyncConnection, *, assignee_id: uuid.UUID, project_id: uuid.UUID
+    conn: AsyncConnection,
+    *,
+    assignee_id: uuid.UUID,
+    project_id: uuid.UUID,
+    lookups: CreateLookups = _NO_LOOKUPS,
 ) -> None:
-    if not await repository.is_member(conn, project_id=project_id, user_id=assignee_id):
+    pair = (project_id, assignee_id)
+    if pair in lookups.members_asked:
+        member = pair in lookups.members
+    else:
+        member = await repository.is_member(conn, project_id=project_id, user_id=assignee_id)
+    if not member:
         raise _body_error("assignee_id", "The assignee must be a member of the project")
 
 
@@ -148,17 +176,38 @@ class PlannedCreate:
 
 
 @_conflict_on_deadlock
+async def look_up_creates(
+    conn: AsyncConnection,
+    *,
+    actor_id: uuid.UUID,
+    parent_ids: set[uuid.UUID],
+    assignees: set[tuple[uuid.UUID, uuid.UUID]],
+) -> CreateLookups:
+    """Reads what ``plan_create`` checks for several creates (parents, ``(project, assignee)``
+    pairs) with one statement each; valid while the batch creates tasks and nothing else."""
+    parents = (
+        await repository.lock_parents(conn, user_id=actor_id, parent_ids=sorted(parent_ids))
+        if parent_ids
+        else {}
+    )
+    members = await repository.members(conn, pairs=sorted(assignees)) if assignees else set()
+    return CreateLookups(frozenset(parent_ids), parents, frozenset(assignees), frozenset(members))
+
+
+@_conflict_on_deadlock
 async def plan_create(
     conn: AsyncConnection,
     *,
     actor_id: uuid.UUID,
     data: TaskCreate,
     planned: Mapping[uuid.UUID, PlannedCreate] | None = None,
+    lookups: CreateLookups = _NO_LOOKUPS,
 ) -> PlannedCreate:
     """Checks a create and gives the row to insert with ``create_planned``; writes nothing.
 
     ``planned`` holds creates checked earlier in the same batch but not inserted yet: a parent
-    among them is the actor's own new task (its project is known, no lock needed)."""
+    among them is the actor's own new task (its project is known, no lock needed). ``lookups``
+    answers the parent and assignee checks it covers (``look_up_creates``)."""
     if data.project_id is None:
         project_id = await repository.inbox_id(conn, user_id=actor_id)
         if project_id is None:
@@ -180,11 +229,14 @@ async def plan_create(
                 parent_id=data.parent_id,
                 project_id=project_id,
                 task_id=None,
+                lookups=lookups,
             )
         elif parent.project_id != project_id:
             raise _body_error("parent_id", "The parent must be a task of the same project")
     if data.assignee_id is not None:
-        await _check_assignee(conn, assignee_id=data.assignee_id, project_id=project_id)
+        await _check_assignee(
+            conn, assignee_id=data.assignee_id, project_id=project_id, lookups=lookups
+        )
     return PlannedCreate(
         {
             "id": uuid7(),
