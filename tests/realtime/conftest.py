@@ -87,7 +87,16 @@ def inprocess_server(
     )
     server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
+
+    def serve() -> None:
+        # the loop is closed by its own thread once everything on it has finished
+        try:
+            loop.run_until_complete(server.serve())
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     deadline = time.monotonic() + TIMEOUT
     while not server.started:
@@ -98,8 +107,10 @@ def inprocess_server(
         yield InProcessServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", app, loop)
     finally:
         server.should_exit = True
-        thread.join(TIMEOUT)
-        loop.close()
+        thread.join(3 * TIMEOUT)
+        if thread.is_alive():
+            server.force_exit = True  # a socket that will not close must not hang the run
+            thread.join(TIMEOUT)
 
 
 @pytest.fixture(scope="session")
