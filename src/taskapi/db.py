@@ -23,7 +23,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi import Depends, Request
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -234,3 +235,60 @@ async def wait_for_database(url: str, *, timeout: float = 30.0) -> None:
         else:
             await connection.close()
             return
+
+
+# ---------------------------------------------------------------- hot read paths
+
+_ASYNCPG_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
+_COMPILED: dict[int, tuple[TextClause, str, tuple[str, ...]]] = {}
+
+
+class DriverRow:
+    """An asyncpg record with attribute access, like a SQLAlchemy row."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: asyncpg.Record) -> None:
+        self._record = record
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._record[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _compiled(statement: TextClause) -> tuple[str, tuple[str, ...]]:
+    cached = _COMPILED.get(id(statement))
+    if cached is None or cached[0] is not statement:
+        compiled = statement.compile(dialect=_ASYNCPG_DIALECT)
+        cached = (statement, str(compiled), tuple(compiled.positiontup or ()))
+        _COMPILED[id(statement)] = cached
+    return cached[1], cached[2]
+
+
+async def fetch_row(
+    conn: AsyncConnection, statement: TextClause, **params: Any
+) -> DriverRow | None:
+    """Runs a constant ``text()`` query on the driver connection, inside ``conn``'s transaction.
+
+    For the statements of every request (the session check, a task by id): SQLAlchemy's
+    per-statement overhead is a third of such a request's CPU (bench/crud). Errors are
+    asyncpg's own; ``is_database_unavailable`` knows them.
+    """
+    if not conn.in_transaction():
+        await conn.begin()  # as SQLAlchemy's autobegin would
+    fairy = await conn.get_raw_connection()
+    adapted: Any = fairy.dbapi_connection
+    if adapted._transaction is None:  # SQLAlchemy sends BEGIN lazily, at the first statement
+        await adapted._start_transaction()
+    driver = fairy.driver_connection
+    assert driver is not None
+    sql, names = _compiled(statement)
+    values = [params[name] for name in names]
+    try:
+        record = await driver.fetchrow(sql, *values)
+    except asyncpg.PostgresError as exc:
+        # the same exception SQLAlchemy would raise, so callers handle both paths alike
+        raise sqlalchemy.exc.DBAPIError(sql, values, exc) from exc
+    return None if record is None else DriverRow(record)

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from taskapi.db import fetch_row
 from taskapi.errors import EmailTaken
 
 
@@ -96,9 +97,7 @@ async def user_of_live_session(
     conn: AsyncConnection, *, user_id: uuid.UUID, session_id: uuid.UUID
 ) -> UserRow | None:
     """The user, if active and the token family is not revoked: the per-request check."""
-    row = (
-        await conn.execute(_SESSION_USER, {"user_id": user_id, "session_id": session_id})
-    ).one_or_none()
+    row = await fetch_row(conn, _SESSION_USER, user_id=user_id, session_id=session_id)
     return None if row is None else _user(row)
 
 

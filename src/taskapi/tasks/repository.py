@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from taskapi.db import fetch_row
 from taskapi.kit.time import format_utc
 from taskapi.projects.access import READABLE_PROJECT_IDS
 
@@ -101,16 +102,14 @@ _ANY_TASK_FOR_UPDATE = text(
 
 async def visible_task(conn: AsyncConnection, *, user_id: uuid.UUID, task_id: uuid.UUID) -> Any:
     """The live task with the caller's ``role``, or ``None`` if they may not see it."""
-    result = await conn.execute(_VISIBLE_TASK, {"user_id": user_id, "task_id": task_id})
-    return result.one_or_none()
+    return await fetch_row(conn, _VISIBLE_TASK, user_id=user_id, task_id=task_id)
 
 
 async def lock_visible_task(
     conn: AsyncConnection, *, user_id: uuid.UUID, task_id: uuid.UUID
 ) -> Any:
     """Like ``visible_task``, locking the row until the transaction ends (and with ``now``)."""
-    result = await conn.execute(_VISIBLE_TASK_FOR_UPDATE, {"user_id": user_id, "task_id": task_id})
-    return result.one_or_none()
+    return await fetch_row(conn, _VISIBLE_TASK_FOR_UPDATE, user_id=user_id, task_id=task_id)
 
 
 async def lock_task_live_or_deleted(
