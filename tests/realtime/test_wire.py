@@ -9,6 +9,8 @@ import time
 import uuid
 
 import pytest
+from starlette.types import Message
+from starlette.websockets import WebSocket
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.streams import StreamReader
@@ -16,7 +18,7 @@ from websockets.streams import StreamReader
 from taskapi.realtime import protocol
 from taskapi.realtime.hub import SEND_QUEUE_BYTES, Connection, Hub
 from taskapi.realtime.listener import QUICK_RETRY_SECONDS, _next_retry
-from taskapi.realtime.wire import Wire, text_frame
+from taskapi.realtime.wire import Wire, text_frame, wire_of
 
 
 def parse(data: bytes) -> list[str]:
@@ -101,6 +103,18 @@ class TestTextFrame:
     def test_every_length_encoding_parses(self, size: int) -> None:
         text = "é" * (size // 2) + "x" * (size % 2)
         assert parse(text_frame(text.encode())) == [text]
+
+
+class TestWireOf:
+    def test_a_socket_not_served_by_uvicorns_legacy_protocol_has_no_wire(self) -> None:
+        async def receive() -> Message:
+            return {"type": "websocket.connect"}
+
+        async def send(message: Message) -> None:
+            pass
+
+        ws = WebSocket({"type": "websocket", "path": "/", "headers": []}, receive, send)
+        assert wire_of(ws) is None
 
 
 class TestDirectWrites:
