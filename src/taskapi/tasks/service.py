@@ -266,13 +266,10 @@ async def create_planned(
     tasks: list[dict[str, Any]] = []
     for row in await repository.insert_tasks(conn, [plan.row for plan in plans]):
         task = task_json(row)
-        await writer.record(
+        await _record(
             conn,
-            type="task.created",
-            entity="task",
-            entity_id=row.id,
-            project_id=row.project_id,
-            version=row.version,
+            "task.created",
+            row,
             actor_id=actor_id,
             data=task,
             changes={name: {"before": None, "after": value} for name, value in task.items()},
@@ -414,15 +411,35 @@ async def _record_update(
         for name, value in after.items()
         if name not in ("updated_at", "version") and before[name] != value
     }
+    await _record(
+        conn,
+        "task.updated",
+        row,
+        actor_id=actor_id,
+        data=after,
+        changes=changes,
+    )
+
+
+async def _record(
+    conn: AsyncConnection,
+    type: str,
+    row: Any,
+    *,
+    actor_id: uuid.UUID | None,
+    data: dict[str, Any],
+    changes: dict[str, Any],
+) -> None:
+    """One event of a task change, in the task's own project, at the row's new version."""
     await writer.record(
         conn,
-        type="task.updated",
+        type=type,
         entity="task",
         entity_id=row.id,
         project_id=row.project_id,
         version=row.version,
         actor_id=actor_id,
-        data=after,
+        data=data,
         changes=changes,
     )
 
@@ -469,13 +486,10 @@ async def delete_task(
     for deleted in await repository.soft_delete(
         conn, task_ids=ids, root_id=task_id, actor_id=actor_id
     ):
-        await writer.record(
+        await _record(
             conn,
-            type="task.deleted",
-            entity="task",
-            entity_id=deleted.id,
-            project_id=deleted.project_id,
-            version=deleted.version,
+            "task.deleted",
+            deleted,
             actor_id=actor_id,
             data=tombstone(deleted),
             changes={"deleted_at": {"before": None, "after": format_utc(deleted.deleted_at)}},
@@ -502,13 +516,10 @@ async def restore_task(
         task = task_json(restored)
         if restored.id == task_id:
             restored_task = task
-        await writer.record(
+        await _record(
             conn,
-            type="task.restored",
-            entity="task",
-            entity_id=restored.id,
-            project_id=restored.project_id,
-            version=restored.version,
+            "task.restored",
+            restored,
             actor_id=actor_id,
             data=task,
             changes={"deleted_at": {"before": deleted_at, "after": None}},
@@ -525,13 +536,10 @@ async def unassign_member(
     """Clears the user's assignments on live tasks of the project (``task.updated`` each)."""
     for row in await repository.unassign(conn, project_id=project_id, user_id=user_id):
         task = task_json(row)
-        await writer.record(
+        await _record(
             conn,
-            type="task.updated",
-            entity="task",
-            entity_id=row.id,
-            project_id=row.project_id,
-            version=row.version,
+            "task.updated",
+            row,
             actor_id=actor_id,
             data=task,
             changes={"assignee_id": {"before": str(user_id), "after": None}},
