@@ -7,35 +7,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from taskapi.db import create_engine, migrate
 from taskapi.kit.cursors import CursorCodec
 from taskapi.search import service
-from tests.fixtures.database import (
-    create_database,
-    drop_database,
-    unique_database_name,
-    with_database,
-)
+from tests.fixtures.plans import analyze, captured_statements, plan_nodes, two_owner_database
 
 MINE = 2_000
 THEIRS = 30_000
-
-SEED = """
-WITH u AS (
-    INSERT INTO users (id, email, display_name, password_hash)
-    VALUES (:user_id, :email, 'Me', 'x'), (:other_id, :other_email, 'Other', 'x')
-), p AS (
-    INSERT INTO projects (id, owner_id, name) VALUES (:project_id, :user_id, 'Mine'),
-                                                     (:other_project_id, :other_id, 'Theirs')
-), m AS (
-    INSERT INTO project_members (project_id, user_id, role)
-    VALUES (:project_id, :user_id, 'owner'), (:other_project_id, :other_id, 'owner')
-)
-SELECT 1
-"""
 
 # every task mentions "widget" (in the title one time in four); one in five says "described"
 TASKS = """
@@ -50,22 +30,8 @@ FROM generate_series(1, :count) AS i
 
 @pytest.fixture(scope="module")
 async def big_database(pg_server_url: str) -> AsyncIterator[tuple[AsyncEngine, dict[str, Any]]]:
-    name = unique_database_name("taskapi_search")
-    await create_database(pg_server_url, name)
-    url = with_database(pg_server_url, name)
-    ids = {
-        "user_id": uuid.uuid4(),
-        "other_id": uuid.uuid4(),
-        "project_id": uuid.uuid4(),
-        "other_project_id": uuid.uuid4(),
-        "email": f"me-{uuid.uuid4().hex[:8]}@example.com",
-        "other_email": f"other-{uuid.uuid4().hex[:8]}@example.com",
-    }
-    engine = create_engine(url, pool_size=1)
-    try:
-        await migrate(url)
+    async with two_owner_database(pg_server_url, "taskapi_search") as (engine, ids):
         async with engine.begin() as conn:
-            await conn.execute(text(SEED), ids)
             for project, owner, count in (
                 (ids["other_project_id"], ids["other_id"], THEIRS),
                 (ids["project_id"], ids["user_id"], MINE),
@@ -73,36 +39,16 @@ async def big_database(pg_server_url: str) -> AsyncIterator[tuple[AsyncEngine, d
                 await conn.execute(
                     text(TASKS), {"project": project, "owner": owner, "count": count}
                 )
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for table in ("tasks", "projects", "project_members"):
-                await conn.execute(text(f"VACUUM ANALYZE {table}"))
+        await analyze(engine, "tasks", "projects", "project_members", vacuum=True)
         yield engine, ids
-    finally:
-        await engine.dispose()
-        await drop_database(pg_server_url, name)
-
-
-def nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    found = [plan]
-    for child in plan.get("Plans", []):
-        found.extend(nodes(child))
-    return found
 
 
 async def search_plans(
     conn: AsyncConnection, *, user_id: uuid.UUID, q: str, cursor: str | None = None
 ) -> tuple[dict[str, Any], list[list[dict[str, Any]]]]:
     """Runs the search, then EXPLAIN ANALYZE of each ranking statement it ran."""
-    captured: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.startswith("SELECT t.id, t.updated_at"):
-            captured.append((statement, parameters))
-
-    sync_engine = conn.sync_engine
-    event.listen(sync_engine, "before_cursor_execute", capture)
-    try:
+    ranking = "SELECT t.id, t.updated_at"
+    with captured_statements(conn, lambda statement: statement.startswith(ranking)) as captured:
         page = await service.search_tasks(
             conn,
             user_id=user_id,
@@ -114,14 +60,12 @@ async def search_plans(
             limit=20,
             cursor=cursor,
         )
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", capture)
     plans = []
     for statement, parameters in captured:
         result = await conn.exec_driver_sql(
             f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters
         )
-        plans.append(nodes(result.scalar_one()[0]["Plan"]))
+        plans.append(plan_nodes(result.scalar_one()[0]["Plan"]))
     return page, plans
 
 

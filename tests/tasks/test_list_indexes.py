@@ -7,34 +7,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from taskapi.db import create_engine, migrate
 from taskapi.kit.cursors import CursorCodec
 from taskapi.tasks import service
-from tests.fixtures.database import (
-    create_database,
-    drop_database,
-    unique_database_name,
-    with_database,
-)
+from tests.fixtures.plans import analyze, captured_statements, plan_nodes, two_owner_database
 
 TASKS = 100_000
-
-SEED = """
-WITH u AS (
-    INSERT INTO users (id, email, display_name, password_hash)
-    VALUES (:user_id, :email, 'Seed', 'x'), (:other_id, :other_email, 'Other', 'x')
-), p AS (
-    INSERT INTO projects (id, owner_id, name) VALUES (:project_id, :user_id, 'Big'),
-                                                     (:other_project_id, :other_id, 'Other')
-), m AS (
-    INSERT INTO project_members (project_id, user_id, role)
-    VALUES (:project_id, :user_id, 'owner'), (:other_project_id, :other_id, 'owner')
-)
-SELECT 1
-"""
 
 TASK_ROWS = """
 INSERT INTO tasks (id, project_id, title, status, priority, due_sort, tags, tag_keys,
@@ -57,55 +37,26 @@ FROM generate_series(1, :count) AS i
 
 @pytest.fixture(scope="module")
 async def big_database(pg_server_url: str) -> AsyncIterator[tuple[AsyncEngine, dict[str, Any]]]:
-    name = unique_database_name("taskapi_idx")
-    await create_database(pg_server_url, name)
-    url = with_database(pg_server_url, name)
-    ids = {
-        "user_id": uuid.uuid4(),
-        "other_id": uuid.uuid4(),
-        "project_id": uuid.uuid4(),
-        "other_project_id": uuid.uuid4(),
-        "email": f"seed-{uuid.uuid4().hex[:8]}@example.com",
-        "other_email": f"seed-{uuid.uuid4().hex[:8]}@example.com",
-    }
-    engine = create_engine(url, pool_size=1)
-    try:
-        await migrate(url)
+    async with two_owner_database(pg_server_url, "taskapi_idx") as (engine, ids):
         async with engine.begin() as conn:
-            await conn.execute(text(SEED), ids)
             await conn.execute(text(TASK_ROWS), {**ids, "count": TASKS})
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("ANALYZE tasks"))
-            await conn.execute(text("ANALYZE project_members"))
-            await conn.execute(text("ANALYZE projects"))
+        await analyze(engine, "tasks", "project_members", "projects")
         yield engine, ids
-    finally:
-        await engine.dispose()
-        await drop_database(pg_server_url, name)
 
 
 def scans(plan: dict[str, Any]) -> list[tuple[str, str | None]]:
     """Every (node type, relation or index) in a plan tree."""
-    found = [(plan["Node Type"], plan.get("Relation Name") or plan.get("Index Name"))]
-    for child in plan.get("Plans", []):
-        found.extend(scans(child))
-    return found
+    return [
+        (node["Node Type"], node.get("Relation Name") or node.get("Index Name"))
+        for node in plan_nodes(plan)
+    ]
 
 
 async def explain_list(
     conn: AsyncConnection, *, user_id: uuid.UUID, filters: service.TaskFilters, sort: str
 ) -> list[tuple[str, str | None]]:
     """Runs the service's list query, capturing it, and returns the scans of its plan."""
-    captured: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "FROM tasks t" in statement:
-            captured.append((statement, parameters))
-
-    sync_engine = conn.sync_engine
-    event.listen(sync_engine, "before_cursor_execute", capture)
-    try:
+    with captured_statements(conn, lambda statement: "FROM tasks t" in statement) as captured:
         await service.list_tasks(
             conn,
             user_id=user_id,
@@ -115,8 +66,6 @@ async def explain_list(
             cursor=None,
             codec=CursorCodec("secret", purpose="tasks"),
         )
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", capture)
     statement, parameters = captured[-1]
     result = await conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters)
     plan = result.scalar_one()
