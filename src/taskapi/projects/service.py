@@ -54,11 +54,9 @@ async def create_project(
         is_inbox=is_inbox,
     )
     await repository.insert_owner_membership(conn, project_id=row.id, user_id=owner_id)
-    await writer.record(
+    await _record_project(
         conn,
-        type="project.created",
-        entity="project",
-        entity_id=row.id,
+        "project.created",
         project_id=row.id,
         version=row.version,
         actor_id=owner_id,
@@ -70,11 +68,9 @@ async def create_project(
 async def delete_projects_of_departing_user(conn: AsyncConnection, *, user_id: uuid.UUID) -> None:
     """Soft-deletes the projects of a user who deactivates (the Inbox, and unshared ones)."""
     for row in await repository.soft_delete_owned_projects(conn, user_id=user_id):
-        await writer.record(
+        await _record_project(
             conn,
-            type="project.deleted",
-            entity="project",
-            entity_id=row.id,
+            "project.deleted",
             project_id=row.id,
             version=row.version,
             actor_id=user_id,
@@ -152,11 +148,9 @@ async def update_project(
     updated = await repository.update_project(
         conn, project_id=project_id, name=name, description=description
     )
-    await writer.record(
+    await _record_project(
         conn,
-        type="project.updated",
-        entity="project",
-        entity_id=project_id,
+        "project.updated",
         project_id=project_id,
         version=updated.version,
         actor_id=user_id,
@@ -187,11 +181,9 @@ async def delete_project(
     )
     members = await repository.active_members(conn, project_id=project_id)
     deleted = await repository.mark_deleted(conn, project_id=project_id, deleted_by=user_id)
-    await writer.record(
+    await _record_project(
         conn,
-        type="project.deleted",
-        entity="project",
-        entity_id=project_id,
+        "project.deleted",
         project_id=project_id,
         version=deleted.version,
         actor_id=user_id,
@@ -212,11 +204,9 @@ async def restore_project(
     if row.owner_id != user_id:
         raise NotFound("No such project")
     restored = await repository.mark_restored(conn, project_id=project_id)
-    await writer.record(
+    await _record_project(
         conn,
-        type="project.restored",
-        entity="project",
-        entity_id=project_id,
+        "project.restored",
         project_id=project_id,
         version=restored.version,
         actor_id=user_id,
@@ -297,11 +287,9 @@ async def change_member_role(
     transferred = await repository.set_owner(conn, project_id=project_id, owner_id=user_id)
     await _member_event(conn, "member.updated", former, actor_id=actor_id)
     await _member_event(conn, "member.updated", new_owner, actor_id=actor_id)
-    await writer.record(
+    await _record_project(
         conn,
-        type="project.updated",
-        entity="project",
-        entity_id=project_id,
+        "project.updated",
         project_id=project_id,
         version=transferred.version,
         actor_id=actor_id,
@@ -347,6 +335,32 @@ async def remove_member(
 # ---------------------------------------------------------------- helpers
 
 
+async def _record_project(
+    conn: AsyncConnection,
+    type: str,
+    *,
+    project_id: uuid.UUID,
+    version: int,
+    actor_id: uuid.UUID | None,
+    data: dict[str, Any],
+    changes: dict[str, Any] | None = None,
+    target_user_id: uuid.UUID | None = None,
+) -> None:
+    """One event of a project change (the project is its own entity and scope)."""
+    await writer.record(
+        conn,
+        type=type,
+        entity="project",
+        entity_id=project_id,
+        project_id=project_id,
+        version=version,
+        actor_id=actor_id,
+        data=data,
+        changes=changes,
+        target_user_id=target_user_id,
+    )
+
+
 async def _lock(conn: AsyncConnection, project_id: uuid.UUID) -> Any:
     row = await repository.lock_project(conn, project_id=project_id)
     if row is None:
@@ -381,11 +395,9 @@ async def _member_event(
 async def _access_granted(
     conn: AsyncConnection, *, project: Any, user_id: uuid.UUID, role: str, actor_id: uuid.UUID
 ) -> None:
-    await writer.record(
+    await _record_project(
         conn,
-        type="project.access_granted",
-        entity="project",
-        entity_id=project.id,
+        "project.access_granted",
         project_id=project.id,
         version=project.version,
         actor_id=actor_id,
@@ -397,11 +409,9 @@ async def _access_granted(
 async def _access_revoked(
     conn: AsyncConnection, *, project: Any, user_id: uuid.UUID, actor_id: uuid.UUID
 ) -> None:
-    await writer.record(
+    await _record_project(
         conn,
-        type="project.access_revoked",
-        entity="project",
-        entity_id=project.id,
+        "project.access_revoked",
         project_id=project.id,
         version=project.version,
         actor_id=actor_id,
